@@ -1,0 +1,2 @@
+//! joinchat: a Microsoft Teams bot that lets Dynamics 365 Sales sellers join
+//! the Teams chats connected to their records.
