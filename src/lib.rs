@@ -1,2 +1,130 @@
 //! joinchat: a Microsoft Teams bot that lets Dynamics 365 Sales sellers join
 //! the Teams chats connected to their records.
+//!
+//! `App::build` wires everything from a [`config::Config`] and binds the
+//! listener; `joinchat serve`, `joinchat sandbox` and the tests all start the
+//! bot through it. See ARCHITECTURE.md for the map.
+
+pub mod audit;
+pub mod auth;
+pub mod bot;
+pub mod config;
+pub mod connector;
+pub mod http;
+pub mod retry;
+pub mod store;
+pub mod teams;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use actix_web::{middleware::from_fn, web, HttpServer};
+
+use crate::{
+    auth::{ChannelAuth, KeySource, TokenSource},
+    bot::Bot,
+    config::Config,
+    connector::ConnectorClient,
+    http::Metrics,
+    store::Store,
+};
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub auth: ChannelAuth,
+    pub metrics: Metrics,
+    pub bot: Bot,
+}
+
+/// A bound, not yet running, bot.
+pub struct App {
+    server: actix_web::dev::Server,
+    local_addr: SocketAddr,
+    state: Arc<AppState>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let http = reqwest::Client::builder()
+            .timeout(config.tunables.http_timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("joinchat/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let store = Store::connect(&config.store).await?;
+        let channel_keys = KeySource::new(
+            http.clone(),
+            config.openid_metadata_url.clone(),
+            config.tunables.keys_refresh_interval,
+            config.tunables.unknown_kid_cooldown,
+        );
+        let emulator_keys = config.allow_emulator.then(|| {
+            KeySource::new(
+                http.clone(),
+                config.emulator_openid_metadata_url.clone(),
+                config.tunables.keys_refresh_interval,
+                config.tunables.unknown_kid_cooldown,
+            )
+        });
+        let auth = ChannelAuth::new(
+            config.app_id.clone(),
+            channel_keys,
+            emulator_keys.map(|keys| (keys, config.tenant_id.as_str())),
+        );
+        let tokens = TokenSource::new(
+            http.clone(),
+            &config.login_url,
+            &config.tenant_id,
+            config.app_id.clone(),
+            config.app_password.clone(),
+        );
+        let metrics = Metrics::new();
+        let connector = ConnectorClient::new(http.clone(), tokens.clone());
+        let bot = Bot::new(&config, store.clone(), connector, metrics.clone());
+        let state = Arc::new(AppState {
+            config: config.clone(),
+            store,
+            auth,
+            metrics,
+            bot,
+        });
+
+        let listener = std::net::TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .wrap(from_fn(http::track))
+                .configure(http::routes)
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(5)
+        .run();
+        tracing::info!(listen = %local_addr, store = state.store.kind(), "joinchat bot listening");
+        Ok(App {
+            server,
+            local_addr,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

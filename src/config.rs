@@ -1,0 +1,326 @@
+//! Typed configuration for `joinchat serve`, parsed once at start-up.
+//!
+//! Every value comes from a `JOINCHAT_*` environment variable (flags mirror
+//! them). A missing or malformed value stops the process with one line that
+//! names the variable. Secrets live in [`Secret`], whose `Debug` and `Display`
+//! never show the value.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use url::Url;
+
+/// The public Bot Framework OpenID metadata for channel tokens.
+pub const BOT_FRAMEWORK_OPENID_METADATA: &str =
+    "https://login.botframework.com/v1/.well-known/openidconfiguration";
+/// Entra's multi-tenant OpenID metadata, which signs Emulator tokens.
+pub const EMULATOR_OPENID_METADATA: &str =
+    "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration";
+
+/// A value that must never reach a log line, an error or a card.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The only way to read the value: call it where it is sent, nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"[redacted]\")")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where the bot keeps its cache, dedupe marks and locks.
+#[derive(Clone, Debug)]
+pub enum StoreConfig {
+    /// One replica, everything in this process.
+    Memory,
+    /// Shared by every replica. The URL may hold a password, hence `Secret`.
+    Redis { url: Secret, prefix: String },
+}
+
+/// Everything `App::build` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub app_id: String,
+    pub app_password: Secret,
+    pub tenant_id: String,
+    pub openid_metadata_url: Url,
+    pub emulator_openid_metadata_url: Url,
+    pub login_url: Url,
+    pub graph_url: Url,
+    pub dataverse_url: Url,
+    pub store: StoreConfig,
+    pub allow_emulator: bool,
+    /// The Dataverse security role whose holders may flip the Join chat switch.
+    pub admin_role: String,
+    /// The Teams app catalog id, used to install the bot into a chat.
+    pub teams_app_id: Option<String>,
+    pub tunables: Tunables,
+}
+
+/// Timings with production defaults; tests shorten some of them.
+#[derive(Clone, Debug)]
+pub struct Tunables {
+    /// Full refresh of the signing keys.
+    pub keys_refresh_interval: Duration,
+    /// Minimum time between two refreshes caused by an unknown `kid`.
+    pub unknown_kid_cooldown: Duration,
+    /// Time budget for outbound calls made while answering one activity.
+    pub outbound_budget: Duration,
+    /// Timeout of one outbound HTTP request.
+    pub http_timeout: Duration,
+}
+
+impl Default for Tunables {
+    fn default() -> Tunables {
+        Tunables {
+            keys_refresh_interval: Duration::from_secs(24 * 3600),
+            unknown_kid_cooldown: Duration::from_secs(30),
+            outbound_budget: Duration::from_secs(8),
+            http_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A configuration problem, always naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set; it is required")]
+    Missing(&'static str),
+    #[error("{var} is invalid: {problem}")]
+    Invalid { var: &'static str, problem: String },
+}
+
+/// The raw values, as the command line and environment gave them.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "JOINCHAT_LISTEN")]
+    pub listen: Option<String>,
+    /// The bot's Microsoft App ID.
+    #[arg(long, env = "JOINCHAT_APP_ID")]
+    pub app_id: Option<String>,
+    /// The bot's client secret (prefer the environment variable).
+    #[arg(long, env = "JOINCHAT_APP_PASSWORD", hide_env_values = true)]
+    pub app_password: Option<String>,
+    /// The Entra tenant the bot serves.
+    #[arg(long, env = "JOINCHAT_TENANT_ID")]
+    pub tenant_id: Option<String>,
+    #[arg(long, env = "JOINCHAT_OPENID_METADATA_URL")]
+    pub openid_metadata_url: Option<String>,
+    #[arg(long, env = "JOINCHAT_EMULATOR_OPENID_METADATA_URL")]
+    pub emulator_openid_metadata_url: Option<String>,
+    #[arg(long, env = "JOINCHAT_LOGIN_URL")]
+    pub login_url: Option<String>,
+    #[arg(long, env = "JOINCHAT_GRAPH_URL")]
+    pub graph_url: Option<String>,
+    /// The Dataverse organisation URL, e.g. https://contoso.crm.dynamics.com
+    #[arg(long, env = "JOINCHAT_DATAVERSE_URL")]
+    pub dataverse_url: Option<String>,
+    /// redis:// or rediss:// URL; absent means the in-process store.
+    #[arg(long, env = "JOINCHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key (default `jc:`).
+    #[arg(long, env = "JOINCHAT_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Accept Bot Framework Emulator tokens as well (development only).
+    #[arg(long, env = "JOINCHAT_ALLOW_EMULATOR")]
+    pub allow_emulator: Option<String>,
+    /// Security role that may change the Join chat switch.
+    #[arg(long, env = "JOINCHAT_ADMIN_ROLE")]
+    pub admin_role: Option<String>,
+    /// Teams app catalog id, to install the bot into chats that lack it.
+    #[arg(long, env = "JOINCHAT_TEAMS_APP_ID")]
+    pub teams_app_id: Option<String>,
+}
+
+impl Config {
+    pub fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
+        let listen = match non_empty(args.listen) {
+            None => SocketAddr::from(([127, 0, 0, 1], 3978)),
+            Some(raw) => raw.parse().map_err(|_| ConfigError::Invalid {
+                var: "JOINCHAT_LISTEN",
+                problem: format!("{raw:?} is not an address like 127.0.0.1:3978"),
+            })?,
+        };
+        let app_id = required(args.app_id, "JOINCHAT_APP_ID")?;
+        let app_password = Secret::new(required(args.app_password, "JOINCHAT_APP_PASSWORD")?);
+        let tenant_id = required(args.tenant_id, "JOINCHAT_TENANT_ID")?;
+        if tenant_id.contains(['/', '?', '#', ' ']) {
+            return Err(ConfigError::Invalid {
+                var: "JOINCHAT_TENANT_ID",
+                problem: "expected a tenant id (GUID) or domain".into(),
+            });
+        }
+        let store = match non_empty(args.redis_url) {
+            None => StoreConfig::Memory,
+            Some(raw) => {
+                let parsed = Url::parse(&raw).map_err(|_| ConfigError::Invalid {
+                    var: "JOINCHAT_REDIS_URL",
+                    problem: "not a URL (expected redis://host:port/db or rediss://…)".into(),
+                })?;
+                if !matches!(parsed.scheme(), "redis" | "rediss") {
+                    return Err(ConfigError::Invalid {
+                        var: "JOINCHAT_REDIS_URL",
+                        problem: format!("scheme {:?} is not redis or rediss", parsed.scheme()),
+                    });
+                }
+                StoreConfig::Redis {
+                    url: Secret::new(raw),
+                    prefix: non_empty(args.redis_prefix).unwrap_or_else(|| "jc:".into()),
+                }
+            }
+        };
+        let allow_emulator = match non_empty(args.allow_emulator).as_deref() {
+            None => false,
+            Some("1" | "true" | "on" | "yes") => true,
+            Some("0" | "false" | "off" | "no") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "JOINCHAT_ALLOW_EMULATOR",
+                    problem: format!("{other:?} is not true or false"),
+                })
+            }
+        };
+        Ok(Config {
+            listen,
+            app_id,
+            app_password,
+            tenant_id,
+            openid_metadata_url: url_or(
+                args.openid_metadata_url,
+                "JOINCHAT_OPENID_METADATA_URL",
+                BOT_FRAMEWORK_OPENID_METADATA,
+            )?,
+            emulator_openid_metadata_url: url_or(
+                args.emulator_openid_metadata_url,
+                "JOINCHAT_EMULATOR_OPENID_METADATA_URL",
+                EMULATOR_OPENID_METADATA,
+            )?,
+            login_url: url_or(
+                args.login_url,
+                "JOINCHAT_LOGIN_URL",
+                "https://login.microsoftonline.com",
+            )?,
+            graph_url: url_or(
+                args.graph_url,
+                "JOINCHAT_GRAPH_URL",
+                "https://graph.microsoft.com",
+            )?,
+            dataverse_url: parse_url(
+                required(args.dataverse_url, "JOINCHAT_DATAVERSE_URL")?,
+                "JOINCHAT_DATAVERSE_URL",
+            )?,
+            store,
+            allow_emulator,
+            admin_role: non_empty(args.admin_role).unwrap_or_else(|| "System Administrator".into()),
+            teams_app_id: non_empty(args.teams_app_id),
+            tunables: Tunables::default(),
+        })
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn required(value: Option<String>, var: &'static str) -> Result<String, ConfigError> {
+    non_empty(value).ok_or(ConfigError::Missing(var))
+}
+
+fn url_or(value: Option<String>, var: &'static str, default: &str) -> Result<Url, ConfigError> {
+    parse_url(non_empty(value).unwrap_or_else(|| default.to_owned()), var)
+}
+
+fn parse_url(raw: String, var: &'static str) -> Result<Url, ConfigError> {
+    let url = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+        var,
+        problem: format!("{raw:?} is not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::Invalid {
+            var,
+            problem: format!("{raw:?} is not an http(s) URL"),
+        });
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete() -> ServeArgs {
+        ServeArgs {
+            app_id: Some("app".into()),
+            app_password: Some("hunter2-secret".into()),
+            tenant_id: Some("tenant".into()),
+            dataverse_url: Some("https://contoso.crm.dynamics.com".into()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_everything_optional() {
+        let config = Config::from_args(complete()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3978");
+        assert_eq!(
+            config.openid_metadata_url.as_str(),
+            BOT_FRAMEWORK_OPENID_METADATA
+        );
+        assert_eq!(
+            config.login_url.as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        assert!(matches!(config.store, StoreConfig::Memory));
+        assert!(!config.allow_emulator);
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn every_bad_value_names_its_variable() {
+        type Breakage = fn(&mut ServeArgs);
+        let cases: [(Breakage, &str); 8] = [
+            (|a| a.app_id = None, "JOINCHAT_APP_ID"),
+            (|a| a.app_password = Some("  ".into()), "JOINCHAT_APP_PASSWORD"),
+            (|a| a.tenant_id = None, "JOINCHAT_TENANT_ID"),
+            (|a| a.dataverse_url = None, "JOINCHAT_DATAVERSE_URL"),
+            (|a| a.listen = Some("localhost".into()), "JOINCHAT_LISTEN"),
+            (|a| a.graph_url = Some("ftp://x".into()), "JOINCHAT_GRAPH_URL"),
+            (|a| a.redis_url = Some("http://x".into()), "JOINCHAT_REDIS_URL"),
+            (|a| a.allow_emulator = Some("maybe".into()), "JOINCHAT_ALLOW_EMULATOR"),
+        ];
+        for (break_it, var) in cases {
+            let mut args = complete();
+            break_it(&mut args);
+            let message = Config::from_args(args).unwrap_err().to_string();
+            assert!(message.contains(var), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut args = complete();
+        args.redis_url = Some("redis://:p4ssw0rd@127.0.0.1:6379/0".into());
+        let config = Config::from_args(args).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2-secret"));
+        assert!(!shown.contains("p4ssw0rd"));
+    }
+}

@@ -1,0 +1,215 @@
+//! The Bot Connector client: posts, replies, card updates, proactive 1:1
+//! conversations and chat rosters, under the `serviceUrl` of a verified
+//! activity, with a Connector-scoped token. The only module that knows the
+//! Connector's paths.
+
+use std::time::Instant;
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    auth::{outbound::CONNECTOR_SCOPE, TokenSource},
+    retry::{self, CallError},
+    teams::OutboundActivity,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("the bot is not in that conversation")]
+    NotInConversation,
+    #[error("conversation not found")]
+    NotFound,
+    #[error("connector answered {0}")]
+    Status(u16),
+}
+
+#[derive(Clone)]
+pub struct ConnectorClient {
+    http: reqwest::Client,
+    tokens: TokenSource,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResourceResponse {
+    #[serde(default)]
+    pub id: String,
+}
+
+/// One person in a conversation, as the Connector lists them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationMember {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub aad_object_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PagedMembers {
+    #[serde(default)]
+    members: Vec<ConversationMember>,
+    #[serde(default)]
+    continuation_token: Option<String>,
+}
+
+impl ConnectorClient {
+    pub fn new(http: reqwest::Client, tokens: TokenSource) -> ConnectorClient {
+        ConnectorClient { http, tokens }
+    }
+
+    /// Posts `activity` into a conversation, as a reply when `reply_to` is set.
+    pub async fn send(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        reply_to: Option<&str>,
+        activity: &OutboundActivity,
+        deadline: Instant,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let mut url = format!(
+            "{}/activities",
+            conversation_url(service_url, conversation_id)
+        );
+        if let Some(reply_to) = reply_to {
+            url.push('/');
+            url.push_str(&encode(reply_to));
+        }
+        self.call_json(
+            Method::POST,
+            &url,
+            Some(serde_json::to_value(activity).unwrap_or_default()),
+            deadline,
+        )
+        .await
+    }
+
+    /// Replaces a message the bot posted earlier (card updates).
+    pub async fn update(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: &str,
+        activity: &OutboundActivity,
+        deadline: Instant,
+    ) -> Result<ResourceResponse, ConnectorError> {
+        let url = format!(
+            "{}/activities/{}",
+            conversation_url(service_url, conversation_id),
+            encode(activity_id)
+        );
+        self.call_json(
+            Method::PUT,
+            &url,
+            Some(serde_json::to_value(activity).unwrap_or_default()),
+            deadline,
+        )
+        .await
+    }
+
+    /// Opens (or finds) the 1:1 conversation between the bot and one person.
+    pub async fn create_personal_conversation(
+        &self,
+        service_url: &str,
+        bot_id: &str,
+        user_id: &str,
+        tenant_id: &str,
+        deadline: Instant,
+    ) -> Result<String, ConnectorError> {
+        let url = format!("{}v3/conversations", with_slash(service_url));
+        let body = json!({
+            "bot": { "id": bot_id },
+            "members": [{ "id": user_id }],
+            "isGroup": false,
+            "tenantId": tenant_id,
+            "channelData": { "tenant": { "id": tenant_id } },
+        });
+        let created: ResourceResponse = self
+            .call_json(Method::POST, &url, Some(body), deadline)
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Everyone in a conversation the bot is part of.
+    pub async fn members(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        deadline: Instant,
+    ) -> Result<Vec<ConversationMember>, ConnectorError> {
+        let base = format!(
+            "{}/pagedmembers",
+            conversation_url(service_url, conversation_id)
+        );
+        let mut members = Vec::new();
+        let mut continuation: Option<String> = None;
+        // Teams pages rosters; a chat has at most a few hundred people.
+        for _ in 0..20 {
+            let url = match &continuation {
+                Some(token) => format!("{base}?continuationToken={}", encode(token)),
+                None => base.clone(),
+            };
+            let page: PagedMembers = self.call_json(Method::GET, &url, None, deadline).await?;
+            members.extend(page.members);
+            continuation = page.continuation_token.filter(|t| !t.is_empty());
+            if continuation.is_none() {
+                break;
+            }
+        }
+        Ok(members)
+    }
+
+    async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<T, ConnectorError> {
+        let response = retry::send(&self.tokens, CONNECTOR_SCOPE, deadline, || {
+            let request = self.http.request(method.clone(), url);
+            match &body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        })
+        .await?;
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => Ok(response
+                .json()
+                .await
+                .map_err(|_| ConnectorError::Status(status))?),
+            403 => Err(ConnectorError::NotInConversation),
+            404 => Err(ConnectorError::NotFound),
+            other => Err(ConnectorError::Status(other)),
+        }
+    }
+}
+
+fn with_slash(service_url: &str) -> String {
+    if service_url.ends_with('/') {
+        service_url.to_owned()
+    } else {
+        format!("{service_url}/")
+    }
+}
+
+fn conversation_url(service_url: &str, conversation_id: &str) -> String {
+    format!(
+        "{}v3/conversations/{}",
+        with_slash(service_url),
+        encode(conversation_id)
+    )
+}
+
+fn encode(segment: &str) -> String {
+    utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+}

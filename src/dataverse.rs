@@ -1,0 +1,377 @@
+//! The Dataverse Web API client (`{org}/api/data/v9.2/`), with an
+//! application token for `{org}/.default`. The only module that knows
+//! Dataverse's tables, entity sets and OData syntax.
+//!
+//! Reads that must respect the seller's own record security (finding records
+//! by name) impersonate the seller with `CallerObjectId`; access rights come
+//! from `RetrievePrincipalAccess`.
+
+use std::time::Instant;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::{Method, StatusCode};
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::{
+    auth::TokenSource,
+    domain::{AadObjectId, ChatId, EntityType, RecordId, RecordRef},
+    retry::{self, CallError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataverseError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("Dataverse answered {0}")]
+    Status(u16),
+    #[error("Dataverse answered a document of an unexpected shape")]
+    Shape,
+}
+
+pub type DataverseResult<T> = Result<T, DataverseError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct SystemUser {
+    pub id: String,
+    pub name: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    pub id: RecordId,
+    pub name: String,
+}
+
+/// What `RetrievePrincipalAccess` says a user may do with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// One record type's row of `msdyn_entitylinkchatconfiguration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinChatSetting {
+    pub entity: EntityType,
+    pub row_id: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub aad: Option<String>,
+    pub name: String,
+}
+
+#[derive(Clone)]
+pub struct DataverseClient {
+    http: reqwest::Client,
+    tokens: TokenSource,
+    api: String,
+    scope: String,
+}
+
+/// Characters escaped inside a path segment or query value.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+#[derive(Deserialize)]
+struct Collection<T> {
+    value: Vec<T>,
+}
+
+impl DataverseClient {
+    pub fn new(http: reqwest::Client, tokens: TokenSource, org_url: &Url) -> DataverseClient {
+        let org = org_url.as_str().trim_end_matches('/');
+        DataverseClient {
+            http,
+            tokens,
+            api: format!("{org}/api/data/v9.2/"),
+            scope: format!("{org}/.default"),
+        }
+    }
+
+    /// The seller's `systemuser`, from their Entra object id.
+    pub async fn user_by_aad(&self, aad: &AadObjectId, deadline: Instant) -> DataverseResult<Option<SystemUser>> {
+        #[derive(Deserialize)]
+        struct Row {
+            systemuserid: String,
+            #[serde(default)]
+            fullname: Option<String>,
+            #[serde(default)]
+            isdisabled: Option<bool>,
+        }
+        let path = format!(
+            "systemusers?$select=systemuserid,fullname,azureactivedirectoryobjectid,isdisabled&$filter={}",
+            encode(&format!("azureactivedirectoryobjectid eq {}", aad.as_str()))
+        );
+        let rows: Collection<Row> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        Ok(rows.value.into_iter().next().map(|row| SystemUser {
+            id: row.systemuserid,
+            name: row.fullname.unwrap_or_default(),
+            disabled: row.isdisabled.unwrap_or(false),
+        }))
+    }
+
+    /// One record by id, as the application (callers check access first).
+    pub async fn record(&self, record: &RecordRef, deadline: Instant) -> DataverseResult<Option<RecordRow>> {
+        let table = Table::of(record.entity);
+        let path = format!(
+            "{}({})?$select={},{}",
+            table.set,
+            record.id.as_str(),
+            table.id,
+            table.name
+        );
+        let row: Option<Value> = self.get(&path, None, deadline).await?;
+        Ok(row.and_then(|row| table.row(&row)))
+    }
+
+    /// Records of a type whose name contains `text` (ignoring case) that the
+    /// seller can read: the query runs as the seller.
+    pub async fn find_records(
+        &self,
+        entity: EntityType,
+        text: &str,
+        as_user: &AadObjectId,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<RecordRow>> {
+        let table = Table::of(entity);
+        let literal = text.replace('\'', "''");
+        let path = format!(
+            "{}?$select={},{}&$filter={}&$top=50",
+            table.set,
+            table.id,
+            table.name,
+            encode(&format!("contains({},'{}')", table.name, literal))
+        );
+        let rows: Collection<Value> = self
+            .get(&path, Some(as_user), deadline)
+            .await?
+            .unwrap_or(Collection { value: Vec::new() });
+        Ok(rows.value.iter().filter_map(|row| table.row(row)).collect())
+    }
+
+    /// `RetrievePrincipalAccess` for a user on a record; `None` when the record
+    /// does not exist.
+    pub async fn access(
+        &self,
+        systemuser_id: &str,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> DataverseResult<Option<Access>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            access_rights: String,
+        }
+        let target = format!(
+            "{{'@odata.id':'{}({})'}}",
+            Table::of(record.entity).set,
+            record.id.as_str()
+        );
+        let path = format!(
+            "systemusers({})/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@tid)?@tid={}",
+            encode(systemuser_id),
+            encode(&target)
+        );
+        let answer: Option<Answer> = self.get(&path, None, deadline).await?;
+        Ok(answer.map(|a| {
+            let rights: Vec<&str> = a.access_rights.split(',').map(str::trim).collect();
+            Access {
+                read: rights.contains(&"ReadAccess"),
+                write: rights.contains(&"WriteAccess"),
+            }
+        }))
+    }
+
+    /// The Teams chats connected to a record (`msdyn_teamschatassociation`).
+    pub async fn connected_chats(&self, record: &RecordRef, deadline: Instant) -> DataverseResult<Vec<ChatId>> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(default)]
+            msdyn_teamschatid: Option<String>,
+        }
+        let filter = format!(
+            "msdyn_regardingobjectid eq '{}' and msdyn_regardingobjectname eq '{}' and statecode eq 0 and msdyn_entityrecordstate eq 0",
+            record.id.as_str(),
+            record.entity.logical_name()
+        );
+        let path = format!(
+            "msdyn_teamschatassociations?$select=msdyn_teamschatid,msdyn_regardingobjectid,msdyn_regardingobjectname&$filter={}",
+            encode(&filter)
+        );
+        let rows: Collection<Row> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let mut chats: Vec<ChatId> = Vec::new();
+        for row in rows.value {
+            if let Some(chat) = row.msdyn_teamschatid.and_then(|id| ChatId::parse(&id).ok()) {
+                if !chats.contains(&chat) {
+                    chats.push(chat);
+                }
+            }
+        }
+        Ok(chats)
+    }
+
+    /// The Join chat switch of every configured record type.
+    pub async fn join_chat_settings(&self, deadline: Instant) -> DataverseResult<Vec<JoinChatSetting>> {
+        #[derive(Deserialize)]
+        struct EntityTypeRef {
+            #[serde(default)]
+            logicalname: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            msdyn_entitylinkchatconfigurationid: String,
+            #[serde(default)]
+            msdyn_usercanjoinchat: Option<bool>,
+            #[serde(default)]
+            msdyn_entitytype: Option<EntityTypeRef>,
+        }
+        let path = format!(
+            "msdyn_entitylinkchatconfigurations?$select=msdyn_entitylinkchatconfigurationid,msdyn_usercanjoinchat,msdyn_uniquename&$expand={}&$filter={}",
+            encode("msdyn_entitytype($select=logicalname)"),
+            encode("statecode eq 0")
+        );
+        let rows: Collection<Row> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        Ok(rows
+            .value
+            .into_iter()
+            .filter_map(|row| {
+                let logical = row.msdyn_entitytype?.logicalname?;
+                Some(JoinChatSetting {
+                    entity: EntityType::parse(&logical)?,
+                    row_id: row.msdyn_entitylinkchatconfigurationid,
+                    enabled: row.msdyn_usercanjoinchat.unwrap_or(false),
+                })
+            })
+            .collect())
+    }
+
+    /// Flips one record type's Join chat switch.
+    pub async fn set_join_chat(&self, row_id: &str, enabled: bool, deadline: Instant) -> DataverseResult<()> {
+        let url = format!("{}msdyn_entitylinkchatconfigurations({})", self.api, encode(row_id));
+        let body = json!({ "msdyn_usercanjoinchat": enabled });
+        let response = retry::send(&self.tokens, &self.scope, deadline, || {
+            self.request(Method::PATCH, &url, None).json(&body)
+        })
+        .await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            other => Err(DataverseError::Status(other)),
+        }
+    }
+
+    /// Whether a user holds the named security role.
+    pub async fn has_role(&self, systemuser_id: &str, role: &str, deadline: Instant) -> DataverseResult<bool> {
+        let path = format!(
+            "systemusers({})/systemuserroles_association?$select=name,roleid&$filter={}",
+            encode(systemuser_id),
+            encode(&format!("name eq '{}'", role.replace('\'', "''")))
+        );
+        let rows: Collection<Value> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        Ok(!rows.value.is_empty())
+    }
+
+    /// Everyone holding the named security role.
+    pub async fn role_holders(&self, role: &str, deadline: Instant) -> DataverseResult<Vec<Admin>> {
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(default)]
+            fullname: Option<String>,
+            #[serde(default)]
+            azureactivedirectoryobjectid: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Role {
+            #[serde(default)]
+            systemuserroles_association: Vec<Holder>,
+        }
+        let path = format!(
+            "roles?$select=roleid,name&$filter={}&$expand={}",
+            encode(&format!("name eq '{}'", role.replace('\'', "''"))),
+            encode("systemuserroles_association($select=systemuserid,fullname,azureactivedirectoryobjectid)")
+        );
+        let roles: Collection<Role> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let mut admins: Vec<Admin> = Vec::new();
+        for holder in roles.value.into_iter().flat_map(|r| r.systemuserroles_association) {
+            let admin = Admin {
+                aad: holder.azureactivedirectoryobjectid,
+                name: holder.fullname.unwrap_or_default(),
+            };
+            if !admins.contains(&admin) {
+                admins.push(admin);
+            }
+        }
+        Ok(admins)
+    }
+
+    fn request(&self, method: Method, url: &str, as_user: Option<&AadObjectId>) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .request(method, url)
+            .header("Accept", "application/json")
+            .header("OData-Version", "4.0")
+            .header("OData-MaxVersion", "4.0");
+        match as_user {
+            Some(user) => request.header("CallerObjectId", user.as_str()),
+            None => request,
+        }
+    }
+
+    /// GET a document; `Ok(None)` when Dataverse says it does not exist, or
+    /// (impersonating) that the user may not read it — the two look the same
+    /// to the caller on purpose.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        as_user: Option<&AadObjectId>,
+        deadline: Instant,
+    ) -> DataverseResult<Option<T>> {
+        let url = format!("{}{}", self.api, path);
+        let response = retry::send(&self.tokens, &self.scope, deadline, || {
+            self.request(Method::GET, &url, as_user)
+        })
+        .await?;
+        match response.status() {
+            status if status.is_success() => {
+                Ok(Some(response.json().await.map_err(|_| DataverseError::Shape)?))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::FORBIDDEN if as_user.is_some() => Ok(None),
+            status => Err(DataverseError::Status(status.as_u16())),
+        }
+    }
+}
+
+/// Where a record type lives in Dataverse.
+struct Table {
+    set: &'static str,
+    id: &'static str,
+    name: &'static str,
+}
+
+impl Table {
+    fn of(entity: EntityType) -> Table {
+        let (set, id, name) = match entity {
+            EntityType::Lead => ("leads", "leadid", "fullname"),
+            EntityType::Opportunity => ("opportunities", "opportunityid", "name"),
+            EntityType::Account => ("accounts", "accountid", "name"),
+            EntityType::Contact => ("contacts", "contactid", "fullname"),
+            EntityType::Incident => ("incidents", "incidentid", "title"),
+        };
+        Table { set, id, name }
+    }
+
+    fn row(&self, row: &Value) -> Option<RecordRow> {
+        let id = RecordId::parse(row.get(self.id)?.as_str()?).ok()?;
+        let name = row.get(self.name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some(RecordRow { id, name })
+    }
+}
+
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, QUERY).to_string()
+}

@@ -1,0 +1,307 @@
+//! Read-through facts for the policy: the store first, Dataverse and Graph on
+//! a miss, written back with short TTLs. Keys are shaped so that one MGET
+//! answers a warm card refresh: the Join chat settings, the viewer's access
+//! (by Entra object id, no user lookup needed) and the record with its chats.
+//!
+//! A store failure is a cache miss, never an error: reads fall through to
+//! Dataverse. `fresh` reads (the join re-check) skip the cache entirely.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    dataverse::{Access, DataverseClient, DataverseError, JoinChatSetting, SystemUser},
+    domain::{AadObjectId, ChatId, EntityType, RecordRef},
+    graph::{GraphClient, GraphError},
+    store::Store,
+};
+
+const USER_TTL: Duration = Duration::from_secs(3600);
+const SETTINGS_TTL: Duration = Duration::from_secs(300);
+const ACCESS_TTL: Duration = Duration::from_secs(60);
+const RECORD_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactsError {
+    #[error("Dataverse: {0}")]
+    Dataverse(#[from] DataverseError),
+    #[error("Graph: {0}")]
+    Graph(#[from] GraphError),
+}
+
+/// A connected chat as the cards need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatFacts {
+    pub id: String,
+    pub topic: String,
+    #[serde(default)]
+    pub web_url: Option<String>,
+    /// Entra object ids of the members, lower-case.
+    pub members: Vec<String>,
+}
+
+impl ChatFacts {
+    pub fn has_member(&self, aad: &AadObjectId) -> bool {
+        self.members.iter().any(|m| m.eq_ignore_ascii_case(aad.as_str()))
+    }
+}
+
+/// A record and its connected chats (cached together).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordFacts {
+    pub name: String,
+    pub chats: Vec<ChatFacts>,
+}
+
+/// Everything needed to decide what one viewer sees of one record.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub access: Access,
+    pub join_enabled: bool,
+    /// `None` when the record does not exist or the viewer cannot read it.
+    pub record: Option<RecordFacts>,
+}
+
+#[derive(Clone)]
+pub struct Facts {
+    store: Store,
+    dataverse: DataverseClient,
+    graph: GraphClient,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedSetting {
+    entity: EntityType,
+    row: String,
+    on: bool,
+}
+
+impl Facts {
+    pub fn new(store: Store, dataverse: DataverseClient, graph: GraphClient) -> Facts {
+        Facts {
+            store,
+            dataverse,
+            graph,
+        }
+    }
+
+    pub fn dataverse(&self) -> &DataverseClient {
+        &self.dataverse
+    }
+
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    /// What `viewer` may see of `record`. `fresh` skips the cache (but still
+    /// refreshes it).
+    pub async fn view(
+        &self,
+        viewer: &AadObjectId,
+        record: &RecordRef,
+        fresh: bool,
+        deadline: Instant,
+    ) -> Result<View, FactsError> {
+        let keys = [
+            SETTINGS_KEY.to_owned(),
+            access_key(viewer, record),
+            record_key(record),
+        ];
+        let cached = if fresh {
+            vec![None, None, None]
+        } else {
+            self.store.get_many(&keys).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "cache read failed; asking Dataverse");
+                vec![None, None, None]
+            })
+        };
+        let settings = match cached[0].as_deref().and_then(decode_settings) {
+            Some(settings) => settings,
+            None => self.load_settings(deadline).await?,
+        };
+        let join_enabled = settings.iter().any(|s| s.entity == record.entity && s.enabled);
+        let access = match cached[1].as_deref().and_then(decode_access) {
+            Some(access) => access,
+            None => self.load_access(viewer, record, deadline).await?,
+        };
+        let Some(access) = access.filter(|a| a.read) else {
+            return Ok(View {
+                access: access.unwrap_or_default(),
+                join_enabled,
+                record: None,
+            });
+        };
+        let record_facts = match cached[2]
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<RecordFacts>(raw).ok())
+        {
+            Some(facts) => Some(facts),
+            None => self.load_record(record, deadline).await?,
+        };
+        Ok(View {
+            access,
+            join_enabled,
+            record: record_facts,
+        })
+    }
+
+    /// The Join chat switch of every record type (cached).
+    pub async fn settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
+        if let Ok(Some(raw)) = self.store.get(SETTINGS_KEY).await {
+            if let Some(settings) = decode_settings(&raw) {
+                return Ok(settings);
+            }
+        }
+        self.load_settings(deadline).await
+    }
+
+    /// Drops the cached switch so every replica reads it anew.
+    pub async fn forget_settings(&self) {
+        if let Err(error) = self.store.delete(SETTINGS_KEY).await {
+            tracing::warn!(%error, "could not drop the cached Join chat settings");
+        }
+    }
+
+    /// The seller's `systemuser` (cached for an hour).
+    pub async fn user(&self, aad: &AadObjectId, deadline: Instant) -> Result<Option<SystemUser>, FactsError> {
+        let key = format!("user:{}", aad.as_str());
+        if let Ok(Some(raw)) = self.store.get(&key).await {
+            if let Ok(user) = serde_json::from_str::<SystemUser>(&raw) {
+                return Ok(Some(user));
+            }
+        }
+        let user = self.dataverse.user_by_aad(aad, deadline).await?;
+        if let Some(user) = &user {
+            self.write(&key, serde_json::to_string(user).unwrap_or_default(), USER_TTL).await;
+        }
+        Ok(user)
+    }
+
+    /// Records that `viewer` joined `chat`, in the cached record it came from.
+    pub async fn note_member(&self, record: &RecordRef, chat: &ChatId, viewer: &AadObjectId) {
+        let key = record_key(record);
+        let Ok(Some(raw)) = self.store.get(&key).await else {
+            return;
+        };
+        let Ok(mut facts) = serde_json::from_str::<RecordFacts>(&raw) else {
+            return;
+        };
+        for cached in facts.chats.iter_mut().filter(|c| c.id == chat.as_str()) {
+            if !cached.has_member(viewer) {
+                cached.members.push(viewer.as_str().to_owned());
+            }
+        }
+        self.write(&key, serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL).await;
+    }
+
+    async fn load_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
+        let settings = self.dataverse.join_chat_settings(deadline).await?;
+        let cached: Vec<CachedSetting> = settings
+            .iter()
+            .map(|s| CachedSetting {
+                entity: s.entity,
+                row: s.row_id.clone(),
+                on: s.enabled,
+            })
+            .collect();
+        self.write(SETTINGS_KEY, serde_json::to_string(&cached).unwrap_or_default(), SETTINGS_TTL)
+            .await;
+        Ok(settings)
+    }
+
+    /// `None`: the record does not exist (cached like "no access").
+    async fn load_access(
+        &self,
+        viewer: &AadObjectId,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> Result<Option<Access>, FactsError> {
+        let access = match self.user(viewer, deadline).await? {
+            Some(user) if !user.disabled => self.dataverse.access(&user.id, record, deadline).await?,
+            // Unknown or disabled users see nothing.
+            _ => Some(Access::default()),
+        };
+        let encoded = match access {
+            None => "x",
+            Some(Access { write: true, .. }) => "rw",
+            Some(Access { read: true, .. }) => "r",
+            Some(_) => "-",
+        };
+        self.write(&access_key(viewer, record), encoded.to_owned(), ACCESS_TTL).await;
+        Ok(access)
+    }
+
+    async fn load_record(&self, record: &RecordRef, deadline: Instant) -> Result<Option<RecordFacts>, FactsError> {
+        let Some(row) = self.dataverse.record(record, deadline).await? else {
+            return Ok(None);
+        };
+        let chat_ids = self.dataverse.connected_chats(record, deadline).await?;
+        let lookups = chat_ids.iter().map(|chat| self.load_chat(chat, deadline));
+        let chats = futures::future::try_join_all(lookups)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let facts = RecordFacts {
+            name: row.name,
+            chats,
+        };
+        self.write(&record_key(record), serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL)
+            .await;
+        Ok(Some(facts))
+    }
+
+    async fn load_chat(&self, chat: &ChatId, deadline: Instant) -> Result<Option<ChatFacts>, FactsError> {
+        let (details, members) =
+            futures::try_join!(self.graph.chat(chat, deadline), self.graph.members(chat, deadline))?;
+        // A connected chat Graph no longer knows (deleted) is not shown.
+        Ok(details.map(|details| ChatFacts {
+            id: chat.as_str().to_owned(),
+            topic: details.topic,
+            web_url: details.web_url,
+            members: members.into_iter().map(|m| m.aad).collect(),
+        }))
+    }
+
+    async fn write(&self, key: &str, value: String, ttl: Duration) {
+        if let Err(error) = self.store.set(key, &value, ttl).await {
+            tracing::warn!(%error, "cache write skipped");
+        }
+    }
+}
+
+const SETTINGS_KEY: &str = "cfg:joinchat";
+
+fn access_key(viewer: &AadObjectId, record: &RecordRef) -> String {
+    format!("acc:{}:{}:{}", viewer.as_str(), record.entity.logical_name(), record.id.as_str())
+}
+
+fn record_key(record: &RecordRef) -> String {
+    format!("chats:{}:{}", record.entity.logical_name(), record.id.as_str())
+}
+
+fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {
+    let cached: Vec<CachedSetting> = serde_json::from_str(raw).ok()?;
+    Some(
+        cached
+            .into_iter()
+            .map(|c| JoinChatSetting {
+                entity: c.entity,
+                row_id: c.row,
+                enabled: c.on,
+            })
+            .collect(),
+    )
+}
+
+/// `Some(None)`: cached "record does not exist".
+fn decode_access(raw: &str) -> Option<Option<Access>> {
+    Some(match raw {
+        "x" => None,
+        "rw" => Some(Access { read: true, write: true }),
+        "r" => Some(Access { read: true, write: false }),
+        "-" => Some(Access::default()),
+        _ => return None,
+    })
+}

@@ -1,0 +1,112 @@
+//! `POST /api/messages`: the Bot Framework endpoint. Token first, then the
+//! body (size-limited, parsed into typed structs), then the per-activity
+//! auth rules and the tenant, then dedupe — and only then the bot.
+
+use std::sync::Arc;
+
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+
+use super::Refusal;
+use crate::{bot::Reply, teams::Activity, AppState};
+
+/// Bodies above this are refused with 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub async fn post(
+    state: web::Data<Arc<AppState>>,
+    request: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, Refusal> {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let caller = state
+        .auth
+        .authenticate(authorization)
+        .await
+        .map_err(|failure| {
+            state
+                .metrics
+                .auth_failures
+                .with_label_values(&[failure.reason()])
+                .inc();
+            tracing::info!(reason = failure.reason(), "request refused: {failure}");
+            Refusal::from(failure)
+        })?;
+
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY) {
+        return Err(Refusal::TooLarge);
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(MAX_BODY));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Refusal::Malformed("unreadable body".into()))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Refusal::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+
+    let activity: Activity = serde_json::from_slice(&body)
+        .map_err(|e| Refusal::Malformed(format!("not an activity: {}", e.classify_name())))?;
+    if activity.service_url.is_empty() || activity.conversation.id.is_empty() {
+        return Err(Refusal::Malformed(
+            "serviceUrl and conversation.id are required".into(),
+        ));
+    }
+    caller
+        .check_activity(&activity.channel_id, &activity.service_url)
+        .map_err(|failure| {
+            state
+                .metrics
+                .auth_failures
+                .with_label_values(&[failure.reason()])
+                .inc();
+            tracing::info!(reason = failure.reason(), "activity refused: {failure}");
+            Refusal::Token(failure)
+        })?;
+    let same_tenant = activity
+        .tenant_id()
+        .is_some_and(|tenant| tenant.eq_ignore_ascii_case(&state.config.tenant_id));
+    if !same_tenant {
+        tracing::info!(
+            activity.id = activity.id.as_deref(),
+            "activity from another tenant refused"
+        );
+        return Err(Refusal::OtherTenant);
+    }
+
+    let span = tracing::info_span!(
+        "activity",
+        activity.id = activity.id.as_deref().unwrap_or(""),
+        activity.kind = activity.kind.as_str(),
+        conversation.id = %activity.conversation.id,
+    );
+    let reply = tracing::Instrument::instrument(state.bot.handle(activity), span).await;
+    Ok(match reply {
+        Reply::Accepted => HttpResponse::Ok().finish(),
+        Reply::Invoke(response) => HttpResponse::Ok().json(response),
+        Reply::Unavailable => return Err(Refusal::StoreUnavailable),
+    })
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "wrong shape",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The HTTP edge: the route table, thin handlers, and the one place where
+//! refusals become statuses. Only this module knows actix-web.
+
+mod messages;
+pub mod metrics;
+
+use std::{sync::Arc, time::Instant};
+
+use actix_web::{
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::StatusCode,
+    middleware::Next,
+    web, HttpResponse, ResponseError,
+};
+use serde_json::json;
+
+use crate::{auth::AuthFailure, AppState};
+
+pub use metrics::Metrics;
+
+/// The route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/messages", web::post().to(messages::post))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_text));
+}
+
+/// Why the front door refused a request. Bodies name the kind, never the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("unauthorized: {0}")]
+    Token(AuthFailure),
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+    #[error("malformed activity: {0}")]
+    Malformed(String),
+    #[error("body too large")]
+    TooLarge,
+    #[error("activity from another tenant")]
+    OtherTenant,
+    #[error("store unavailable")]
+    StoreUnavailable,
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Refusal::Token(_) => StatusCode::UNAUTHORIZED,
+            Refusal::KeysUnavailable | Refusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::OtherTenant => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let kind = match self {
+            Refusal::Token(_) => "unauthorized",
+            Refusal::KeysUnavailable | Refusal::StoreUnavailable => "unavailable",
+            Refusal::Malformed(_) => "bad_request",
+            Refusal::TooLarge => "payload_too_large",
+            Refusal::OtherTenant => "forbidden",
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Refusal::Token(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(json!({ "error": kind }))
+    }
+}
+
+impl From<AuthFailure> for Refusal {
+    fn from(failure: AuthFailure) -> Refusal {
+        match failure {
+            AuthFailure::KeysUnavailable => Refusal::KeysUnavailable,
+            other => Refusal::Token(other),
+        }
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => {
+            HttpResponse::Ok().json(json!({ "status": "ready", "store": state.store.kind() }))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "not ready: store unreachable");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "store": state.store.kind() }))
+        }
+    }
+}
+
+async fn metrics_text(state: web::Data<Arc<AppState>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// Counts and times every request by its route pattern (never the raw path,
+/// which would let callers mint unbounded label values).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req
+        .app_data::<web::Data<Arc<AppState>>>()
+        .map(|s| s.metrics.clone());
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let status = response.status().as_u16().to_string();
+        metrics.requests.with_label_values(&[&route, &status]).inc();
+        metrics
+            .latency
+            .with_label_values(&[&route])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}

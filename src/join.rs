@@ -1,0 +1,281 @@
+//! The join use case: re-check everything on the server, take a per-(chat,
+//! user) lock, add the seller to the chat through Graph with the entire
+//! history, tell the chat, audit.
+//!
+//! Card data is never trusted: the chat must be connected to the record *now*,
+//! the record type enabled *now* and the caller able to write the record *now*
+//! (fresh Dataverse reads). Refusals make no Graph call at all. "Already a
+//! member" is success.
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    audit::{self, AuditEvent},
+    connector::{ConnectorClient, ConnectorError},
+    dataverse::DataverseError,
+    domain::{AadObjectId, ChatId, RecordRef},
+    facts::{Facts, FactsError},
+    graph::{AddOutcome, GraphError},
+    policy::{self, Decision},
+    store::Store,
+    teams::OutboundActivity,
+};
+
+/// How long a join may hold its lock; longer than any join takes.
+const LOCK_TTL: Duration = Duration::from_secs(20);
+
+/// Who wants to join what, as re-derived from the invoke.
+pub struct JoinRequest<'a> {
+    pub user: &'a AadObjectId,
+    /// Shown in the joined notice; from Dataverse when known.
+    pub user_name: &'a str,
+    pub chat: &'a ChatId,
+    pub record: &'a RecordRef,
+    /// The Connector to post the notice through (the verified activity's).
+    pub service_url: &'a str,
+    /// A user id the card data carried that is not the caller's.
+    pub tampered_user: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// Added now. `notice_posted` is false when the bot could not post in the chat.
+    Joined { notice_posted: bool },
+    /// Was (or became, through a concurrent click) a member already.
+    AlreadyMember,
+    /// The policy says no: the decision carries the cause.
+    Refused(Decision),
+    /// The record does not exist or the caller cannot read it.
+    Hidden,
+    /// The chat is not connected to that record (tampered or stale card).
+    NotConnected,
+    /// A dependency is throttled or down; nothing was changed.
+    TryAgain,
+    /// Graph refused to add the member (permissions, blocked roster).
+    GraphRefused,
+}
+
+impl JoinOutcome {
+    fn audit(&self) -> (&'static str, &'static str) {
+        match self {
+            JoinOutcome::Joined { notice_posted: true } => ("joined", ""),
+            JoinOutcome::Joined { notice_posted: false } => ("joined", "notice_not_posted"),
+            JoinOutcome::AlreadyMember => ("member", ""),
+            JoinOutcome::Refused(Decision::Locked { type_disabled: true, read_only: true }) => {
+                ("locked", "type_disabled,read_only")
+            }
+            JoinOutcome::Refused(Decision::Locked { type_disabled: true, .. }) => ("locked", "type_disabled"),
+            JoinOutcome::Refused(Decision::Locked { .. }) => ("locked", "read_only"),
+            JoinOutcome::Refused(_) => ("refused", ""),
+            JoinOutcome::Hidden => ("hidden", "no_read_access_or_missing"),
+            JoinOutcome::NotConnected => ("refused", "not_connected"),
+            JoinOutcome::TryAgain => ("failed", "dependency_unavailable"),
+            JoinOutcome::GraphRefused => ("failed", "graph_refused"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Joiner {
+    pub facts: Facts,
+    pub connector: ConnectorClient,
+    pub store: Store,
+    pub teams_app_id: Option<String>,
+}
+
+impl Joiner {
+    pub async fn join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
+        let outcome = self.decide_and_join(request, deadline).await;
+        let (result, mut reason) = outcome.audit();
+        if request.tampered_user {
+            reason = "tampered_user";
+        }
+        audit::record(
+            &self.store,
+            AuditEvent {
+                action: "join",
+                actor: request.user.as_str(),
+                entity: Some(request.record.entity.logical_name()),
+                record: Some(request.record.id.as_str()),
+                chat: Some(request.chat.as_str()),
+                outcome: result,
+                reason,
+            },
+        )
+        .await;
+        outcome
+    }
+
+    async fn decide_and_join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
+        if request.tampered_user {
+            return JoinOutcome::Refused(Decision::Locked {
+                type_disabled: false,
+                read_only: true,
+            });
+        }
+        // Fresh facts from Dataverse only: no Graph call before the verdict.
+        let permitted = match self.check(request, deadline).await {
+            Ok(Ok(())) => (),
+            Ok(Err(refusal)) => return refusal,
+            Err(error) => {
+                tracing::warn!(%error, "join re-check failed");
+                return JoinOutcome::TryAgain;
+            }
+        };
+        let () = permitted;
+
+        let lock_key = format!("lock:join:{}:{}", request.chat.as_str(), request.user.as_str());
+        let lock_token = uuid::Uuid::new_v4().to_string();
+        let locked = match self.store.set_if_absent(&lock_key, &lock_token, LOCK_TTL).await {
+            Ok(true) => true,
+            Ok(false) => {
+                // Someone (a double click, another replica) is joining this
+                // user to this chat right now: wait for them, then report.
+                self.wait_for_release(&lock_key, deadline).await;
+                return match self.is_member(request, deadline).await {
+                    Ok(true) => JoinOutcome::AlreadyMember,
+                    Ok(false) | Err(_) => JoinOutcome::TryAgain,
+                };
+            }
+            Err(error) => {
+                // No lock without the store; the membership check below still
+                // keeps a second add from happening in all but a photo finish,
+                // and Graph answers a duplicate add as "already exists".
+                tracing::warn!(%error, "join lock unavailable; relying on the membership check");
+                false
+            }
+        };
+        let outcome = self.add(request, deadline).await;
+        if locked {
+            if let Err(error) = self.store.delete_if_equals(&lock_key, &lock_token).await {
+                tracing::warn!(%error, "join lock not released; it expires by itself");
+            }
+        }
+        outcome
+    }
+
+    /// The server-side re-check. `Ok(Err(_))` is a refusal.
+    async fn check(&self, request: &JoinRequest<'_>, deadline: Instant) -> Result<Result<(), JoinOutcome>, FactsError> {
+        let dataverse = self.facts.dataverse();
+        let settings = dataverse.join_chat_settings(deadline).await?;
+        let join_enabled = settings
+            .iter()
+            .any(|s| s.entity == request.record.entity && s.enabled);
+        let Some(user) = self.facts.user(request.user, deadline).await?.filter(|u| !u.disabled) else {
+            return Ok(Err(JoinOutcome::Hidden));
+        };
+        let Some(access) = dataverse.access(&user.id, request.record, deadline).await? else {
+            return Ok(Err(JoinOutcome::Hidden));
+        };
+        if !access.read {
+            return Ok(Err(JoinOutcome::Hidden));
+        }
+        let connected = dataverse.connected_chats(request.record, deadline).await?;
+        if !connected.contains(request.chat) {
+            return Ok(Err(JoinOutcome::NotConnected));
+        }
+        let facts = policy::Facts {
+            can_read: access.read,
+            can_write: access.write,
+            join_enabled,
+            // Membership is checked (in Graph) only once everything else allows the join.
+            is_member: false,
+        };
+        match policy::decide(facts) {
+            Decision::Joinable => Ok(Ok(())),
+            other => Ok(Err(JoinOutcome::Refused(other))),
+        }
+    }
+
+    async fn add(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
+        let graph = self.facts.graph();
+        match self.is_member(request, deadline).await {
+            Ok(true) => {
+                self.facts.note_member(request.record, request.chat, request.user).await;
+                return JoinOutcome::AlreadyMember;
+            }
+            Ok(false) => {}
+            Err(outcome) => return outcome,
+        }
+        match graph.add_member(request.chat, request.user, deadline).await {
+            Ok(AddOutcome::AlreadyMember) => {
+                self.facts.note_member(request.record, request.chat, request.user).await;
+                return JoinOutcome::AlreadyMember;
+            }
+            Ok(AddOutcome::Added) => {}
+            Err(GraphError::Call(error)) => {
+                tracing::warn!(%error, "Graph add failed");
+                return JoinOutcome::TryAgain;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Graph refused the add");
+                return JoinOutcome::GraphRefused;
+            }
+        }
+        self.facts.note_member(request.record, request.chat, request.user).await;
+        let notice_posted = self.post_notice(request, deadline).await;
+        JoinOutcome::Joined { notice_posted }
+    }
+
+    async fn is_member(&self, request: &JoinRequest<'_>, deadline: Instant) -> Result<bool, JoinOutcome> {
+        match self.facts.graph().members(request.chat, deadline).await {
+            Ok(members) => Ok(members.iter().any(|m| m.aad.eq_ignore_ascii_case(request.user.as_str()))),
+            Err(GraphError::Call(error)) => {
+                tracing::warn!(%error, "Graph members unavailable");
+                Err(JoinOutcome::TryAgain)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Graph refused to list members");
+                Err(JoinOutcome::GraphRefused)
+            }
+        }
+    }
+
+    async fn wait_for_release(&self, lock_key: &str, deadline: Instant) {
+        while Instant::now() + Duration::from_millis(100) < deadline {
+            match self.store.get(lock_key).await {
+                Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// "Name joined the chat", posted into the chat; installs the bot there
+    /// first when it is missing and we may.
+    async fn post_notice(&self, request: &JoinRequest<'_>, deadline: Instant) -> bool {
+        let record_name = match self.facts.record_name(request.record).await {
+            Some(name) => name,
+            None => String::new(),
+        };
+        let text = crate::cards::joined_notice_text(request.user_name, request.record, &record_name);
+        let notice = OutboundActivity::text(text);
+        let chat = request.chat.as_str();
+        match self.connector.send(request.service_url, chat, None, &notice, deadline).await {
+            Ok(_) => return true,
+            Err(ConnectorError::NotInConversation) => {}
+            Err(error) => {
+                tracing::warn!(%error, "joined notice not posted");
+                return false;
+            }
+        }
+        let Some(app_id) = &self.teams_app_id else {
+            tracing::info!(chat.id = chat, "joined notice skipped: the bot is not installed in the chat");
+            return false;
+        };
+        if let Err(error) = self.facts.graph().install_app(request.chat, app_id, deadline).await {
+            tracing::info!(%error, chat.id = chat, "joined notice skipped: could not install the bot");
+            return false;
+        }
+        self.connector
+            .send(request.service_url, chat, None, &notice, deadline)
+            .await
+            .map_err(|error| tracing::warn!(%error, "joined notice not posted after install"))
+            .is_ok()
+    }
+}
+
+impl From<DataverseError> for JoinOutcome {
+    fn from(_: DataverseError) -> JoinOutcome {
+        JoinOutcome::TryAgain
+    }
+}

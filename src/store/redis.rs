@@ -1,0 +1,165 @@
+//! The Redis store: one multiplexed connection (a `ConnectionManager` that
+//! reconnects by itself), every command bounded by a response timeout, every
+//! key under the configured prefix.
+
+use std::time::Duration;
+
+use redis::{aio::ConnectionManager, AsyncCommands, Script};
+
+use super::{StoreError, StoreResult, STREAM_MAX_LEN};
+
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> StoreError {
+        // The error kind is enough; Redis errors may echo the URL.
+        StoreError(format!("redis {:?}", error.kind()))
+    }
+}
+
+const RELEASE_IF_OWNER: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+const INCREMENT_IN_WINDOW: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n";
+
+impl RedisStore {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisStore> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("JOINCHAT_REDIS_URL is invalid: {:?}", e.kind()))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis: {:?}", e.kind()))?;
+        Ok(RedisStore {
+            connection,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut connection = self.connection.clone();
+        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        Ok(())
+    }
+
+    pub async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> StoreResult<bool> {
+        let mut connection = self.connection.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut connection)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> StoreResult<()> {
+        let mut connection = self.connection.clone();
+        let _: () = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<String>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("MGET");
+        for key in keys {
+            command.arg(self.key(key));
+        }
+        Ok(command.query_async(&mut connection).await?)
+    }
+
+    pub async fn delete(&self, key: &str) -> StoreResult<()> {
+        let mut connection = self.connection.clone();
+        let _: u64 = connection.del(self.key(key)).await?;
+        Ok(())
+    }
+
+    pub async fn delete_if_equals(&self, key: &str, value: &str) -> StoreResult<()> {
+        let mut connection = self.connection.clone();
+        let _: u64 = Script::new(RELEASE_IF_OWNER)
+            .key(self.key(key))
+            .arg(value)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn increment(&self, key: &str, window: Duration) -> StoreResult<u64> {
+        let mut connection = self.connection.clone();
+        Ok(Script::new(INCREMENT_IN_WINDOW)
+            .key(self.key(key))
+            .arg(millis(window))
+            .invoke_async(&mut connection)
+            .await?)
+    }
+
+    pub async fn append_event(&self, stream: &str, fields: &[(&str, String)]) -> StoreResult<()> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("XADD");
+        command
+            .arg(self.key(stream))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STREAM_MAX_LEN)
+            .arg("*");
+        for (field, value) in fields {
+            command.arg(*field).arg(value);
+        }
+        let _: String = command.query_async(&mut connection).await?;
+        Ok(())
+    }
+
+    pub async fn recent_events(
+        &self,
+        stream: &str,
+        count: usize,
+    ) -> StoreResult<Vec<Vec<(String, String)>>> {
+        let mut connection = self.connection.clone();
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(self.key(stream))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut connection)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .rev()
+            .map(|(_, fields)| fields)
+            .collect())
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().max(1) as u64
+}
