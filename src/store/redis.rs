@@ -41,13 +41,18 @@ impl RedisStore {
             .set_response_timeout(Some(Duration::from_secs(1)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach Redis: {:?}", e.kind()))?;
-        Ok(RedisStore {
+        // Lazy: the bot starts (and `/readyz` says 503) while Redis is down,
+        // and every read falls through to Dataverse until it is back.
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| anyhow::anyhow!("JOINCHAT_REDIS_URL: cannot use it: {:?}", e.kind()))?;
+        let store = RedisStore {
             connection,
             prefix: prefix.to_owned(),
-        })
+        };
+        if let Err(error) = store.ping().await {
+            tracing::warn!(%error, "Redis is not answering yet; serving from Dataverse until it does");
+        }
+        Ok(store)
     }
 
     fn key(&self, key: &str) -> String {

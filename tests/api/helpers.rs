@@ -1,0 +1,207 @@
+//! One way in for every black-box test: the simulated cloud and the real bot,
+//! both on port 0, with a Redis key prefix of their own when Redis is used.
+
+use std::net::SocketAddr;
+
+use joinchat::{
+    config::{Config, Secret, StoreConfig, Tunables},
+    sandbox::{Cloud, CloudOptions, World},
+    App, AppState,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Which store the bot under test uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Redis,
+}
+
+pub struct TestApp {
+    pub bot_url: String,
+    pub cloud: Cloud,
+    pub http: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub redis_prefix: Option<String>,
+    /// `GET /_sandbox/world`, read once at start.
+    pub world: Value,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+pub fn redis_url() -> String {
+    std::env::var("JOINCHAT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh cloud (demo world) and bot.
+pub async fn spawn_app(store: StoreKind) -> TestApp {
+    spawn_app_with(World::demo(), store, |_| {}).await
+}
+
+pub async fn spawn_app_with(world: World, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let cloud = Cloud::start(
+        world,
+        CloudOptions {
+            listen: local(),
+            app_id: None,
+            app_password: None,
+            bot_endpoint: None,
+        },
+    )
+    .await
+    .expect("the cloud starts");
+    spawn_bot(cloud, store, tweak).await
+}
+
+/// Starts a bot against an existing cloud (several bots may share one cloud).
+pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let redis_prefix = (store == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+    let mut config = test_config(&cloud, redis_prefix.clone());
+    tweak(&mut config);
+    let app = App::build(config).await.expect("the bot starts");
+    let bot_url = format!("http://{}", app.local_addr());
+    cloud.set_bot_endpoint(format!("{bot_url}/api/messages"));
+    let state = app.state();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let world: Value = http
+        .get(format!("{}/_sandbox/world", cloud.base_url()))
+        .send()
+        .await
+        .expect("the control API answers")
+        .json()
+        .await
+        .expect("the world is JSON");
+    TestApp {
+        world,
+        bot_url,
+        cloud,
+        http,
+        state,
+        redis_prefix,
+        handle,
+    }
+}
+
+pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
+    let urls = cloud.urls();
+    Config {
+        listen: local(),
+        app_id: cloud.app_id(),
+        app_password: Secret::new(cloud.app_password()),
+        tenant_id: cloud.tenant_id(),
+        openid_metadata_url: urls.openid_metadata.parse().unwrap(),
+        emulator_openid_metadata_url: urls.openid_metadata.parse().unwrap(),
+        login_url: urls.login.parse().unwrap(),
+        graph_url: urls.graph.parse().unwrap(),
+        dataverse_url: urls.dataverse.parse().unwrap(),
+        store: match redis_prefix {
+            Some(prefix) => StoreConfig::Redis {
+                url: Secret::new(redis_url()),
+                prefix,
+            },
+            None => StoreConfig::Memory,
+        },
+        allow_emulator: false,
+        admin_role: "System Administrator".into(),
+        teams_app_id: None,
+        tunables: Tunables::default(),
+    }
+}
+
+impl TestApp {
+    pub fn service_url(&self) -> String {
+        self.cloud.urls().connector
+    }
+
+    /// A valid channel token, as Teams would send.
+    pub fn token(&self) -> String {
+        self.cloud.channel_issuer().mint(&self.service_url())
+    }
+
+    /// A personal-chat message from the demo world's first user.
+    pub fn message(&self, text: &str) -> Value {
+        let user = &self.world_user(0);
+        json!({
+            "type": "message",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "timestamp": "2026-11-25T10:00:00.000Z",
+            "channelId": "msteams",
+            "serviceUrl": self.service_url(),
+            "from": { "id": user["mri"].as_str().unwrap_or("29:test-user"), "name": user["name"], "aadObjectId": user["aad_object_id"] },
+            "conversation": { "id": format!("a:{}", user["key"].as_str().unwrap_or("someone")), "conversationType": "personal", "tenantId": self.cloud.tenant_id() },
+            "recipient": { "id": format!("28:{}", self.cloud.app_id()), "name": "joinchat" },
+            "text": text,
+            "textFormat": "plain",
+            "locale": "en-US",
+            "channelData": { "tenant": { "id": self.cloud.tenant_id() } },
+        })
+    }
+
+    /// The world's user with this key.
+    pub fn user(&self, key: &str) -> Value {
+        self.world["users"]
+            .as_array()
+            .and_then(|users| users.iter().find(|u| u["key"] == key))
+            .cloned()
+            .unwrap_or_else(|| panic!("no user {key} in the world"))
+    }
+
+    pub fn world_user(&self, index: usize) -> Value {
+        self.world["users"][index].clone()
+    }
+
+    pub async fn post_activity(&self, activity: &Value, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/api/messages", self.bot_url)).json(activity);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the bot answers")
+    }
+
+    pub async fn post_raw(&self, body: Vec<u8>, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/api/messages", self.bot_url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.expect("the bot answers")
+    }
+
+    /// Requests the cloud received for one service (`graph`, `connector`, …).
+    pub async fn calls_to(&self, service: &str) -> Vec<Value> {
+        let calls: Vec<Value> = self
+            .http
+            .get(format!("{}/_sandbox/calls", self.cloud.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        calls.into_iter().filter(|c| c["service"] == service).collect()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.bot_url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
