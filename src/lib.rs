@@ -12,6 +12,7 @@ pub mod config;
 pub mod connector;
 pub mod http;
 pub mod retry;
+pub mod sandbox;
 pub mod store;
 pub mod teams;
 

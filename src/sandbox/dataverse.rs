@@ -1,0 +1,740 @@
+//! The simulated Dataverse Web API (`{dataverse}/api/data/v9.2/...`).
+//!
+//! Answers the tables the bot reads, as Dynamics 365 Sales stores them: system
+//! users, the records of the world, the access rights the world grants
+//! (`RetrievePrincipalAccess`), the chats connected to records
+//! (`msdyn_teamschatassociations`), the Join chat switch per record type
+//! (`msdyn_entitylinkchatconfigurations`) and the admin role. A
+//! `CallerObjectId` header limits record reads to what that user may read, as
+//! Dataverse's record-level security does. Anything else is refused loudly.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::entra::check_bearer;
+use super::odata::{self, Query};
+use super::world::{Access, Entity, Record, User};
+use super::Shared;
+
+/// The ids of Dataverse's own rows: the organization, the bot's application
+/// user, the roles, and one Join chat configuration per record type.
+pub(crate) struct DataverseIds {
+    organization_id: String,
+    business_unit_id: String,
+    app_user_id: String,
+    admin_role_id: String,
+    salesperson_role_id: String,
+    /// Per record type: (configuration row id, `entity` metadata row id).
+    configurations: Vec<(Entity, String, String)>,
+}
+
+impl DataverseIds {
+    pub fn generate() -> DataverseIds {
+        let guid = || Uuid::new_v4().to_string();
+        DataverseIds {
+            organization_id: guid(),
+            business_unit_id: guid(),
+            app_user_id: guid(),
+            admin_role_id: guid(),
+            salesperson_role_id: guid(),
+            configurations: Entity::ALL.iter().map(|e| (*e, guid(), guid())).collect(),
+        }
+    }
+}
+
+const ADMIN_ROLE: &str = "System Administrator";
+const SALESPERSON_ROLE: &str = "Salesperson";
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/dataverse/api/data/v9.2/{path:.*}")
+            .route(web::get().to(get))
+            .route(web::patch().to(patch))
+            .default_service(web::to(unsupported_method)),
+    );
+}
+
+/// Dataverse's error body.
+pub(crate) fn error_body(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message}})
+}
+
+/// A refusal, before it becomes a response.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unsupported(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, "0x80060888", message)
+    }
+
+    fn no_segment(segment: &str) -> Refusal {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "0x8006088a",
+            format!("Resource not found for the segment '{segment}'."),
+        )
+    }
+
+    fn does_not_exist(type_name: &str, id: &str) -> Refusal {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "0x80040217",
+            format!("{type_name} With Id = {id} Does Not Exist"),
+        )
+    }
+
+    fn response(&self, shared: &Shared) -> HttpResponse {
+        let mut builder = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            builder.insert_header((
+                "WWW-Authenticate",
+                format!(
+                    "Bearer authorization_uri={}/{}/oauth2/authorize, resource_id={}",
+                    shared.urls.login,
+                    shared.world.tenant_id(),
+                    shared.urls.dataverse
+                ),
+            ));
+        }
+        builder.json(error_body(self.code, &self.message))
+    }
+}
+
+async fn get(shared: web::Data<Shared>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    match answer_get(&shared, &req, &path) {
+        Ok(body) => HttpResponse::Ok().json(body),
+        Err(refusal) => refusal.response(&shared),
+    }
+}
+
+async fn patch(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match answer_patch(&shared, &req, &path, &body) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(refusal) => refusal.response(&shared),
+    }
+}
+
+async fn unsupported_method(shared: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    Refusal::unsupported(format!(
+        "{} {} is not supported by the simulated Dataverse.",
+        req.method(),
+        req.path()
+    ))
+    .response(&shared)
+}
+
+fn authorize(shared: &Shared, req: &HttpRequest) -> Result<(), Refusal> {
+    check_bearer(shared, req, &shared.urls.dataverse)
+        .map_err(|problem| Refusal::new(StatusCode::UNAUTHORIZED, "0x80072560", problem.describe()))
+}
+
+/// The user named by `CallerObjectId` (or the older `MSCRMCallerID`), if any.
+fn caller<'w>(shared: &'w Shared, req: &HttpRequest) -> Result<Option<&'w User>, Refusal> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (id, by_aad) = match (header("CallerObjectId"), header("MSCRMCallerID")) {
+        (Some(id), _) => (id, true),
+        (None, Some(id)) => (id, false),
+        (None, None) => return Ok(None),
+    };
+    let user = shared.world.users().iter().find(|user| {
+        let own = if by_aad {
+            &user.aad_object_id
+        } else {
+            &user.systemuser_id
+        };
+        own.eq_ignore_ascii_case(id.trim())
+    });
+    user.map(Some).ok_or_else(|| {
+        Refusal::new(
+            StatusCode::FORBIDDEN,
+            "0x80040220",
+            format!("The caller with id '{id}' was not found or is disabled in this organization."),
+        )
+    })
+}
+
+fn answer_get(shared: &Shared, req: &HttpRequest, path: &str) -> Result<Value, Refusal> {
+    authorize(shared, req)?;
+    let caller = caller(shared, req)?;
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        ["WhoAmI" | "WhoAmI()"] => Ok(who_am_i(shared)),
+        [segment] => {
+            let query = Query::parse(&pairs, &[]).map_err(Refusal::unsupported)?;
+            match split_key(segment)? {
+                (set, None) => collection(shared, set, &query, caller),
+                (set, Some(key)) => single(shared, set, key, &query, caller),
+            }
+        }
+        [user, function]
+            if function.starts_with("Microsoft.Dynamics.CRM.RetrievePrincipalAccess(") =>
+        {
+            principal_access(shared, user, function, &pairs)
+        }
+        [user, "systemuserroles_association"] => {
+            let query = Query::parse(&pairs, &[]).map_err(Refusal::unsupported)?;
+            let user = system_user(shared, user)?;
+            let table = user_roles(shared, user);
+            let rows = table.query(&query)?;
+            Ok(json!({
+                "@odata.context": context(shared, "roles", &query, false),
+                "value": rows,
+            }))
+        }
+        _ => Err(Refusal::unsupported(format!(
+            "The request path '{path}' is not supported by the simulated Dataverse."
+        ))),
+    }
+}
+
+fn who_am_i(shared: &Shared) -> Value {
+    let ids = &shared.dataverse_ids;
+    json!({
+        "@odata.context": format!("{}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", shared.urls.dataverse),
+        "BusinessUnitId": ids.business_unit_id,
+        "UserId": ids.app_user_id,
+        "OrganizationId": ids.organization_id,
+    })
+}
+
+/// `leads(8f14…)` → (`leads`, Some(`8f14…`)); `leads` → (`leads`, None).
+fn split_key(segment: &str) -> Result<(&str, Option<String>), Refusal> {
+    let Some((set, rest)) = segment.split_once('(') else {
+        return Ok((segment, None));
+    };
+    let key = rest.strip_suffix(')').ok_or_else(|| {
+        Refusal::unsupported(format!("Bad Request - Error in query syntax: '{segment}'."))
+    })?;
+    let guid = Uuid::parse_str(key.trim()).map_err(|_| {
+        Refusal::unsupported(format!(
+            "Unrecognized 'Edm.Guid' literal '{key}' in '{segment}'."
+        ))
+    })?;
+    Ok((set, Some(guid.hyphenated().to_string())))
+}
+
+fn context(shared: &Shared, set: &str, query: &Query, single: bool) -> String {
+    let select = query
+        .select
+        .as_ref()
+        .map(|columns| format!("({})", columns.join(",")))
+        .unwrap_or_default();
+    let entity = if single { "/$entity" } else { "" };
+    format!(
+        "{}/api/data/v9.2/$metadata#{set}{select}{entity}",
+        shared.urls.dataverse
+    )
+}
+
+fn collection(
+    shared: &Shared,
+    set: &str,
+    query: &Query,
+    caller: Option<&User>,
+) -> Result<Value, Refusal> {
+    let mut table = table(shared, set).ok_or_else(|| Refusal::no_segment(set))?;
+    if let (Some(entity), Some(caller)) = (Entity::from_entity_set(set), caller) {
+        table
+            .rows
+            .retain(|row| readable(shared, entity, row, caller));
+    }
+    let rows = table.query(query)?;
+    Ok(json!({
+        "@odata.context": context(shared, set, query, false),
+        "value": rows,
+    }))
+}
+
+fn single(
+    shared: &Shared,
+    set: &str,
+    key: String,
+    query: &Query,
+    caller: Option<&User>,
+) -> Result<Value, Refusal> {
+    let table = table(shared, set).ok_or_else(|| Refusal::no_segment(set))?;
+    let row = table
+        .rows
+        .iter()
+        .find(|row| row.fields.get(table.primary_id).and_then(Value::as_str) == Some(key.as_str()))
+        .ok_or_else(|| Refusal::does_not_exist(table.type_name, &key))?;
+    if let (Some(entity), Some(caller)) = (Entity::from_entity_set(set), caller) {
+        if !readable(shared, entity, row, caller) {
+            return Err(missing_read_privilege(shared, entity, caller));
+        }
+    }
+    let mut shaped = table.shape(row, query)?;
+    shaped.insert(
+        "@odata.context".to_owned(),
+        json!(context(shared, set, query, true)),
+    );
+    Ok(Value::Object(shaped))
+}
+
+fn readable(shared: &Shared, entity: Entity, row: &Row, caller: &User) -> bool {
+    let id = row
+        .fields
+        .get(entity.id_column())
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    shared
+        .world
+        .record(entity, id)
+        .is_some_and(|record| record.access(&caller.key) != Access::None)
+}
+
+fn missing_read_privilege(shared: &Shared, entity: Entity, caller: &User) -> Refusal {
+    let (privilege, type_code) = match entity {
+        Entity::Lead => ("prvReadLead", 4),
+        Entity::Opportunity => ("prvReadOpportunity", 3),
+        Entity::Account => ("prvReadAccount", 1),
+        Entity::Contact => ("prvReadContact", 2),
+        Entity::Incident => ("prvReadIncident", 112),
+    };
+    Refusal::new(
+        StatusCode::FORBIDDEN,
+        "0x80040220",
+        format!(
+            "Principal user (Id={}, type=8, roleCount=1, lobCode=null, businessUnitId={}, accessMode=0), is missing {privilege} privilege on OTC={type_code} for entity '{}'. context.Caller={}",
+            caller.systemuser_id,
+            shared.dataverse_ids.business_unit_id,
+            entity.logical_name(),
+            caller.systemuser_id
+        ),
+    )
+}
+
+fn system_user<'w>(shared: &'w Shared, segment: &str) -> Result<&'w User, Refusal> {
+    match split_key(segment)? {
+        ("systemusers", Some(id)) => shared
+            .world
+            .users()
+            .iter()
+            .find(|user| user.systemuser_id == id)
+            .ok_or_else(|| Refusal::does_not_exist("systemuser", &id)),
+        ("systemusers", None) => Err(Refusal::unsupported("A systemuser key is required here.")),
+        (set, _) => Err(Refusal::no_segment(set)),
+    }
+}
+
+/// `RetrievePrincipalAccess(Target=@tid)?@tid={'@odata.id':'leads(…)'}`.
+fn principal_access(
+    shared: &Shared,
+    user_segment: &str,
+    function: &str,
+    pairs: &[(String, String)],
+) -> Result<Value, Refusal> {
+    let user = system_user(shared, user_segment)?;
+    let alias = function
+        .strip_prefix("Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .filter(|alias| alias.starts_with('@'))
+        .ok_or_else(|| Refusal::unsupported("RetrievePrincipalAccess needs Target=@alias."))?;
+    let target = pairs
+        .iter()
+        .find(|(name, _)| name == alias)
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| {
+            Refusal::unsupported(format!("The parameter alias '{alias}' has no value."))
+        })?;
+    let reference = odata_id(target).ok_or_else(|| {
+        Refusal::unsupported(format!("Cannot read an @odata.id from '{target}'."))
+    })?;
+    let segment = reference.rsplit('/').next().unwrap_or_default();
+    let (set, key) = split_key(segment)?;
+    let entity = Entity::from_entity_set(set).ok_or_else(|| Refusal::no_segment(set))?;
+    let key = key.ok_or_else(|| Refusal::unsupported("The target needs a record id."))?;
+    let record = shared
+        .world
+        .record(entity, &key)
+        .ok_or_else(|| Refusal::does_not_exist(entity.logical_name(), &key))?;
+    let rights = match record.access(&user.key) {
+        Access::Write => "ReadAccess, WriteAccess, AppendAccess, AppendToAccess, CreateAccess, DeleteAccess, ShareAccess, AssignAccess",
+        Access::Read => "ReadAccess, AppendToAccess",
+        Access::None => "None",
+    };
+    Ok(json!({
+        "@odata.context": format!("{}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse", shared.urls.dataverse),
+        "AccessRights": rights,
+    }))
+}
+
+/// The value of `@odata.id` in `{'@odata.id':'leads(…)'}` (either quote style).
+fn odata_id(target: &str) -> Option<&str> {
+    let after_key = &target[target.find("@odata.id")? + "@odata.id".len()..];
+    let after_colon = after_key
+        .trim_start_matches(['\'', '"', ' '])
+        .strip_prefix(':')?;
+    let value = after_colon.trim_start();
+    let quote = value.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let value = &value[1..];
+    value.find(quote).map(|end| &value[..end])
+}
+
+fn answer_patch(
+    shared: &Shared,
+    req: &HttpRequest,
+    path: &str,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    authorize(shared, req)?;
+    let caller = caller(shared, req)?;
+    let (set, key) = split_key(path)?;
+    if set != "msdyn_entitylinkchatconfigurations" || path.contains('/') {
+        return Err(Refusal::unsupported(format!(
+            "PATCH {path} is not supported by the simulated Dataverse."
+        )));
+    }
+    let key = key.ok_or_else(|| Refusal::unsupported("PATCH needs a record id."))?;
+    let (entity, _, _) = shared
+        .dataverse_ids
+        .configurations
+        .iter()
+        .find(|(_, id, _)| *id == key)
+        .ok_or_else(|| Refusal::does_not_exist("msdyn_entitylinkchatconfiguration", &key))?;
+    if let Some(caller) = caller.filter(|caller| !caller.admin) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "0x80040220",
+            format!(
+                "Principal user (Id={}, type=8, roleCount=1, accessMode=0), is missing prvWritemsdyn_entitylinkchatconfiguration privilege.",
+                caller.systemuser_id
+            ),
+        ));
+    }
+    let enabled = join_chat_switch(body)?;
+    let mut state = shared.lock();
+    if enabled {
+        state.join_chat.insert(*entity);
+    } else {
+        state.join_chat.remove(entity);
+    }
+    state.changed();
+    Ok(())
+}
+
+/// `{"msdyn_usercanjoinchat": bool}`, the only column the simulation writes.
+fn join_chat_switch(body: &[u8]) -> Result<bool, Refusal> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| Refusal::unsupported("The request body is not valid JSON."))?;
+    let fields = value
+        .as_object()
+        .ok_or_else(|| Refusal::unsupported("The request body must be a JSON object."))?;
+    if let Some(other) = fields.keys().find(|key| *key != "msdyn_usercanjoinchat") {
+        return Err(Refusal::unsupported(format!(
+            "Invalid property '{other}' was found in entity 'Microsoft.Dynamics.CRM.msdyn_entitylinkchatconfiguration'."
+        )));
+    }
+    fields
+        .get("msdyn_usercanjoinchat")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| Refusal::unsupported("msdyn_usercanjoinchat must be true or false."))
+}
+
+/// One table's rows, before the query shapes them.
+struct Table {
+    type_name: &'static str,
+    primary_id: &'static str,
+    columns: Vec<&'static str>,
+    navigation: Option<&'static str>,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    fields: Map<String, Value>,
+    navigation: Value,
+}
+
+impl Row {
+    fn new(fields: Value) -> Row {
+        Row::with_navigation(fields, Value::Null)
+    }
+
+    fn with_navigation(fields: Value, navigation: Value) -> Row {
+        let fields = match fields {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Row { fields, navigation }
+    }
+}
+
+impl Table {
+    fn query(&self, query: &Query) -> Result<Vec<Value>, Refusal> {
+        let mut shaped = Vec::new();
+        for row in &self.rows {
+            let keep = odata::matches(&row.fields, &query.filter, self.type_name)
+                .map_err(Refusal::unsupported)?;
+            if keep {
+                shaped.push(Value::Object(self.shape(row, query)?));
+            }
+        }
+        if let Some(top) = query.top {
+            shaped.truncate(top);
+        }
+        Ok(shaped)
+    }
+
+    /// The row with only the selected columns (the primary id always), its
+    /// etag, and the expanded navigation property when asked for.
+    fn shape(&self, row: &Row, query: &Query) -> Result<Map<String, Value>, Refusal> {
+        let mut shaped = Map::new();
+        shaped.insert("@odata.etag".to_owned(), json!("W/\"1048576\""));
+        let columns: Vec<&str> = match &query.select {
+            Some(selected) => selected.iter().map(String::as_str).collect(),
+            None => self.columns.clone(),
+        };
+        for column in columns.iter().chain([&self.primary_id]) {
+            if !self.columns.contains(column) {
+                return Err(Refusal::unsupported(odata::unknown_property(
+                    column,
+                    self.type_name,
+                )));
+            }
+            if let Some(value) = row.fields.get(*column) {
+                shaped.insert((*column).to_owned(), value.clone());
+            }
+        }
+        if let Some(expand) = &query.expand {
+            if self.navigation != Some(expand.as_str()) {
+                return Err(Refusal::unsupported(odata::unknown_property(
+                    expand,
+                    self.type_name,
+                )));
+            }
+            shaped.insert(expand.clone(), row.navigation.clone());
+        }
+        Ok(shaped)
+    }
+}
+
+fn table(shared: &Shared, set: &str) -> Option<Table> {
+    if let Some(entity) = Entity::from_entity_set(set) {
+        return Some(record_table(shared, entity));
+    }
+    match set {
+        "systemusers" => Some(system_users(shared)),
+        "msdyn_teamschatassociations" => Some(chat_associations(shared)),
+        "msdyn_entitylinkchatconfigurations" => Some(join_chat_configurations(shared)),
+        "roles" => Some(roles(shared)),
+        _ => None,
+    }
+}
+
+fn record_table(shared: &Shared, entity: Entity) -> Table {
+    let owner_id = |record: &Record| {
+        shared
+            .world
+            .user(&record.owner)
+            .map(|user| user.systemuser_id.clone())
+    };
+    let rows = shared
+        .world
+        .records()
+        .iter()
+        .filter(|record| record.entity == entity)
+        .map(|record| {
+            let mut fields = Map::new();
+            fields.insert(entity.id_column().to_owned(), json!(record.id));
+            fields.insert(entity.name_column().to_owned(), json!(record.name));
+            fields.insert("_ownerid_value".to_owned(), json!(owner_id(record)));
+            fields.insert("statecode".to_owned(), json!(0));
+            Row::new(Value::Object(fields))
+        })
+        .collect();
+    Table {
+        type_name: entity.logical_name(),
+        primary_id: entity.id_column(),
+        columns: vec![
+            entity.id_column(),
+            entity.name_column(),
+            "_ownerid_value",
+            "statecode",
+        ],
+        navigation: None,
+        rows,
+    }
+}
+
+fn system_users(shared: &Shared) -> Table {
+    let rows = shared
+        .world
+        .users()
+        .iter()
+        .map(|user| {
+            Row::new(json!({
+                "systemuserid": user.systemuser_id,
+                "fullname": user.name,
+                "azureactivedirectoryobjectid": user.aad_object_id,
+                "isdisabled": false,
+                "internalemailaddress": user.email,
+                "domainname": user.email,
+            }))
+        })
+        .collect();
+    Table {
+        type_name: "systemuser",
+        primary_id: "systemuserid",
+        columns: vec![
+            "systemuserid",
+            "fullname",
+            "azureactivedirectoryobjectid",
+            "isdisabled",
+            "internalemailaddress",
+            "domainname",
+        ],
+        navigation: None,
+        rows,
+    }
+}
+
+// The association table has no owner, so no record-level security: anyone who
+// may read the table reads every row, with or without CallerObjectId.
+fn chat_associations(shared: &Shared) -> Table {
+    let mut rows = Vec::new();
+    for chat in shared.world.chats() {
+        for connection in &chat.connected_to {
+            rows.push(Row::new(json!({
+                "msdyn_teamschatassociationid": connection.association_id,
+                "msdyn_teamschatassociationname": chat.topic,
+                "msdyn_teamschatid": chat.id,
+                "msdyn_regardingobjectid": connection.record_id,
+                "msdyn_regardingobjectname": connection.entity.logical_name(),
+                "msdyn_entityrecordstate": 0,
+                "statecode": 0,
+            })));
+        }
+    }
+    Table {
+        type_name: "msdyn_teamschatassociation",
+        primary_id: "msdyn_teamschatassociationid",
+        columns: vec![
+            "msdyn_teamschatassociationid",
+            "msdyn_teamschatassociationname",
+            "msdyn_teamschatid",
+            "msdyn_regardingobjectid",
+            "msdyn_regardingobjectname",
+            "msdyn_entityrecordstate",
+            "statecode",
+        ],
+        navigation: None,
+        rows,
+    }
+}
+
+fn join_chat_configurations(shared: &Shared) -> Table {
+    let enabled = shared.lock().join_chat.clone();
+    let rows = shared
+        .dataverse_ids
+        .configurations
+        .iter()
+        .map(|(entity, id, entity_metadata_id)| {
+            let name = entity.logical_name();
+            Row::with_navigation(
+                json!({
+                    "msdyn_entitylinkchatconfigurationid": id,
+                    "msdyn_uniquename": format!("msdyn_{name}_chatconfig"),
+                    "msdyn_name": format!("{name} chat configuration"),
+                    "msdyn_usercanjoinchat": enabled.contains(entity),
+                    "_msdyn_entitytype_value": entity_metadata_id,
+                    "statecode": 0,
+                }),
+                json!({"entityid": entity_metadata_id, "logicalname": name}),
+            )
+        })
+        .collect();
+    Table {
+        type_name: "msdyn_entitylinkchatconfiguration",
+        primary_id: "msdyn_entitylinkchatconfigurationid",
+        columns: vec![
+            "msdyn_entitylinkchatconfigurationid",
+            "msdyn_uniquename",
+            "msdyn_name",
+            "msdyn_usercanjoinchat",
+            "_msdyn_entitytype_value",
+            "statecode",
+        ],
+        navigation: Some("msdyn_entitytype"),
+        rows,
+    }
+}
+
+fn role_row(id: &str, name: &str, holders: Vec<&User>) -> Row {
+    let holders: Vec<Value> = holders
+        .into_iter()
+        .map(|user| {
+            json!({
+                "systemuserid": user.systemuser_id,
+                "fullname": user.name,
+                "azureactivedirectoryobjectid": user.aad_object_id,
+            })
+        })
+        .collect();
+    Row::with_navigation(json!({"roleid": id, "name": name}), json!(holders))
+}
+
+// Admins hold System Administrator; everyone else is a Salesperson.
+fn roles(shared: &Shared) -> Table {
+    let ids = &shared.dataverse_ids;
+    let users = shared.world.users();
+    let admins = users.iter().filter(|user| user.admin).collect();
+    let salespeople = users.iter().filter(|user| !user.admin).collect();
+    Table {
+        type_name: "role",
+        primary_id: "roleid",
+        columns: vec!["roleid", "name"],
+        navigation: Some("systemuserroles_association"),
+        rows: vec![
+            role_row(&ids.admin_role_id, ADMIN_ROLE, admins),
+            role_row(&ids.salesperson_role_id, SALESPERSON_ROLE, salespeople),
+        ],
+    }
+}
+
+fn user_roles(shared: &Shared, user: &User) -> Table {
+    let mut table = roles(shared);
+    let admin_role = shared.dataverse_ids.admin_role_id.as_str();
+    table.rows.retain(|row| {
+        let is_admin_role = row.fields.get("roleid").and_then(Value::as_str) == Some(admin_role);
+        is_admin_role == user.admin
+    });
+    table.navigation = None;
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::odata_id;
+
+    #[test]
+    fn an_odata_id_is_read_in_either_quote_style() {
+        assert_eq!(odata_id("{'@odata.id':'leads(1)'}"), Some("leads(1)"));
+        assert_eq!(
+            odata_id("{\"@odata.id\": \"https://x/api/data/v9.2/leads(1)\"}"),
+            Some("https://x/api/data/v9.2/leads(1)")
+        );
+        assert_eq!(odata_id("{'@odata.id':leads(1)}"), None);
+    }
+}
