@@ -13,7 +13,11 @@ use joinchat::{
 };
 
 #[derive(Parser)]
-#[command(name = "joinchat", version, about = "Join the Teams chats connected to Dynamics 365 records")]
+#[command(
+    name = "joinchat",
+    version,
+    about = "Join the Teams chats connected to Dynamics 365 records"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +46,11 @@ struct CloudArgs {
     #[arg(long)]
     world: Option<PathBuf>,
     /// Where simulated Teams posts activities.
-    #[arg(long, env = "JOINCHAT_BOT_ENDPOINT", default_value = "http://127.0.0.1:3978/api/messages")]
+    #[arg(
+        long,
+        env = "JOINCHAT_BOT_ENDPOINT",
+        default_value = "http://127.0.0.1:3978/api/messages"
+    )]
     bot_endpoint: String,
 }
 
@@ -160,7 +168,10 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     )
     .await?;
     let urls = cloud.urls();
-    let store = match std::env::var("JOINCHAT_REDIS_URL").ok().filter(|v| !v.is_empty()) {
+    let store = match std::env::var("JOINCHAT_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         Some(url) => StoreConfig::Redis {
             url: Secret::new(url),
             prefix: std::env::var("JOINCHAT_REDIS_PREFIX").unwrap_or_else(|_| "jc:".into()),
@@ -225,8 +236,9 @@ async fn wait_for_ctrl_c() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler can be installed");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -239,5 +251,9 @@ async fn wait_for_ctrl_c() {
 fn init_logging() {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
 }

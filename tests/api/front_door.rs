@@ -15,10 +15,21 @@ fn b64(value: &Value) -> String {
 /// made no call to the connector (or any other service but Entra).
 async fn refused(app: &TestApp, activity: &Value, authorization: Option<String>, status: u16) {
     let response = app
-        .post_raw(serde_json::to_vec(activity).unwrap(), authorization.as_deref())
+        .post_raw(
+            serde_json::to_vec(activity).unwrap(),
+            authorization.as_deref(),
+        )
         .await;
-    assert_eq!(response.status().as_u16(), status, "{}", response.text().await.unwrap_or_default());
-    assert!(app.calls_to("connector").await.is_empty(), "the connector must receive nothing");
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    assert!(
+        app.calls_to("connector").await.is_empty(),
+        "the connector must receive nothing"
+    );
     assert!(app.calls_to("graph").await.is_empty());
     assert!(app.calls_to("dataverse").await.is_empty());
 }
@@ -37,12 +48,17 @@ async fn a_signed_help_message_gets_a_help_reply_through_the_connector() {
     let posts = app.calls_to("connector").await;
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(posts[0]["method"], "POST");
-    assert_eq!(posts[0]["status"], 201, "the connector accepted the bot's own token");
+    assert_eq!(
+        posts[0]["status"], 201,
+        "the connector accepted the bot's own token"
+    );
     let conversation = activity["conversation"]["id"].as_str().unwrap();
     assert!(posts[0]["path"].as_str().unwrap().contains(conversation));
     let tokens = app.calls_to("entra").await;
     assert!(
-        tokens.iter().any(|c| c["path"].as_str().unwrap().ends_with("/oauth2/v2.0/token")),
+        tokens
+            .iter()
+            .any(|c| c["path"].as_str().unwrap().ends_with("/oauth2/v2.0/token")),
         "the bot fetched its own token: {tokens:?}"
     );
 }
@@ -84,21 +100,107 @@ async fn a_token_breaking_exactly_one_rule_is_refused() {
     let unendorsed = issuer.add_key(&["skype"], true);
     let unpublished = issuer.add_key(&["msteams"], false);
     let cases: Vec<(&str, String)> = vec![
-        ("wrong issuer", issuer.sign(&kid, &with(&|c| c["iss"] = json!("https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/")))),
-        ("no issuer", issuer.sign(&kid, &with(&|c| { c.as_object_mut().unwrap().remove("iss"); }))),
-        ("wrong audience", issuer.sign(&kid, &with(&|c| c["aud"] = json!("someone-else")))),
-        ("no audience", issuer.sign(&kid, &with(&|c| { c.as_object_mut().unwrap().remove("aud"); }))),
-        ("expired beyond the skew", issuer.sign(&kid, &with(&|c| c["exp"] = json!(now - 6 * 60)))),
-        ("not valid before, beyond the skew", issuer.sign(&kid, &with(&|c| c["nbf"] = json!(now + 6 * 60)))),
-        ("no expiry", issuer.sign(&kid, &with(&|c| { c.as_object_mut().unwrap().remove("exp"); }))),
-        ("serviceurl of another service", issuer.sign(&kid, &with(&|c| c["serviceurl"] = json!("https://evil.example/")))),
-        ("no serviceurl claim", issuer.sign(&kid, &with(&|c| { c.as_object_mut().unwrap().remove("serviceurl"); }))),
-        ("key not endorsed for msteams", issuer.sign(&unendorsed, &issuer.claims(&service_url))),
-        ("key not in the JWKS", issuer.sign(&unpublished, &issuer.claims(&service_url))),
-        ("published kid, other key's signature", issuer.sign_with_header(json!({"alg": "RS256", "kid": kid}), &issuer.claims(&service_url), &unpublished)),
-        ("RS384 header", issuer.sign_with_header(json!({"alg": "RS384", "kid": kid}), &issuer.claims(&service_url), &kid)),
-        ("no kid", issuer.sign_with_header(json!({"alg": "RS256"}), &issuer.claims(&service_url), &kid)),
-        ("alg none", format!("{}.{}.", b64(&json!({"alg": "none", "kid": kid})), b64(&issuer.claims(&service_url)))),
+        (
+            "wrong issuer",
+            issuer.sign(
+                &kid,
+                &with(&|c| {
+                    c["iss"] =
+                        json!("https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/")
+                }),
+            ),
+        ),
+        (
+            "no issuer",
+            issuer.sign(
+                &kid,
+                &with(&|c| {
+                    c.as_object_mut().unwrap().remove("iss");
+                }),
+            ),
+        ),
+        (
+            "wrong audience",
+            issuer.sign(&kid, &with(&|c| c["aud"] = json!("someone-else"))),
+        ),
+        (
+            "no audience",
+            issuer.sign(
+                &kid,
+                &with(&|c| {
+                    c.as_object_mut().unwrap().remove("aud");
+                }),
+            ),
+        ),
+        (
+            "expired beyond the skew",
+            issuer.sign(&kid, &with(&|c| c["exp"] = json!(now - 6 * 60))),
+        ),
+        (
+            "not valid before, beyond the skew",
+            issuer.sign(&kid, &with(&|c| c["nbf"] = json!(now + 6 * 60))),
+        ),
+        (
+            "no expiry",
+            issuer.sign(
+                &kid,
+                &with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+            ),
+        ),
+        (
+            "serviceurl of another service",
+            issuer.sign(
+                &kid,
+                &with(&|c| c["serviceurl"] = json!("https://evil.example/")),
+            ),
+        ),
+        (
+            "no serviceurl claim",
+            issuer.sign(
+                &kid,
+                &with(&|c| {
+                    c.as_object_mut().unwrap().remove("serviceurl");
+                }),
+            ),
+        ),
+        (
+            "key not endorsed for msteams",
+            issuer.sign(&unendorsed, &issuer.claims(&service_url)),
+        ),
+        (
+            "key not in the JWKS",
+            issuer.sign(&unpublished, &issuer.claims(&service_url)),
+        ),
+        (
+            "published kid, other key's signature",
+            issuer.sign_with_header(
+                json!({"alg": "RS256", "kid": kid}),
+                &issuer.claims(&service_url),
+                &unpublished,
+            ),
+        ),
+        (
+            "RS384 header",
+            issuer.sign_with_header(
+                json!({"alg": "RS384", "kid": kid}),
+                &issuer.claims(&service_url),
+                &kid,
+            ),
+        ),
+        (
+            "no kid",
+            issuer.sign_with_header(json!({"alg": "RS256"}), &issuer.claims(&service_url), &kid),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "kid": kid})),
+                b64(&issuer.claims(&service_url))
+            ),
+        ),
         ("HS256 signed with the app password", {
             let key = jsonwebtoken::EncodingKey::from_secret(app.cloud.app_password().as_bytes());
             let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
@@ -108,17 +210,45 @@ async fn a_token_breaking_exactly_one_rule_is_refused() {
         ("tampered payload", {
             let good = issuer.mint(&service_url);
             let parts: Vec<&str> = good.split('.').collect();
-            format!("{}.{}.{}", parts[0], b64(&with(&|c| c["aud"] = json!("someone-else"))), parts[2])
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&with(&|c| c["aud"] = json!("someone-else"))),
+                parts[2]
+            )
         }),
     ];
     for (rule, token) in cases {
-        let response = app.post_raw(serde_json::to_vec(&activity).unwrap(), bearer(&token).as_deref()).await;
+        let response = app
+            .post_raw(
+                serde_json::to_vec(&activity).unwrap(),
+                bearer(&token).as_deref(),
+            )
+            .await;
         assert_eq!(response.status().as_u16(), 401, "{rule}");
     }
-    assert!(app.calls_to("connector").await.is_empty(), "the connector must receive nothing");
+    assert!(
+        app.calls_to("connector").await.is_empty(),
+        "the connector must receive nothing"
+    );
     let metrics = app.metrics().await;
-    for reason in ["issuer", "audience", "expired", "not_yet_valid", "serviceurl", "endorsement", "unknown_kid", "signature", "algorithm"] {
-        assert!(metrics.contains(&format!("joinchat_auth_failures_total{{reason=\"{reason}\"}}")), "{reason} counted:\n{metrics}");
+    for reason in [
+        "issuer",
+        "audience",
+        "expired",
+        "not_yet_valid",
+        "serviceurl",
+        "endorsement",
+        "unknown_kid",
+        "signature",
+        "algorithm",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "joinchat_auth_failures_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason} counted:\n{metrics}"
+        );
     }
 }
 
@@ -173,7 +303,9 @@ async fn a_token_expired_two_minutes_ago_is_inside_the_skew_and_accepted() {
 async fn an_unknown_kid_refreshes_the_keys_once_and_a_rotated_key_then_works() {
     let app = spawn_app(StoreKind::Memory).await;
     let issuer = app.cloud.channel_issuer();
-    let first = app.post_activity(&app.message("help"), Some(&app.token())).await;
+    let first = app
+        .post_activity(&app.message("help"), Some(&app.token()))
+        .await;
     assert_eq!(first.status().as_u16(), 200);
     let fetches_before = issuer.jwks_fetches();
 
@@ -182,7 +314,11 @@ async fn an_unknown_kid_refreshes_the_keys_once_and_a_rotated_key_then_works() {
     let token = issuer.sign(&rotated, &issuer.claims(&app.service_url()));
     let response = app.post_activity(&app.message("help"), Some(&token)).await;
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(issuer.jwks_fetches(), fetches_before + 1, "exactly one refresh");
+    assert_eq!(
+        issuer.jwks_fetches(),
+        fetches_before + 1,
+        "exactly one refresh"
+    );
 }
 
 #[tokio::test]
@@ -197,12 +333,25 @@ async fn a_thousand_unknown_kids_cause_only_a_handful_of_key_fetches() {
         let token = issuer.sign_with_header(header, &claims, &kid);
         let body = body.clone();
         let app = &app;
-        async move { app.post_raw(body, Some(&format!("Bearer {token}"))).await.status().as_u16() }
+        async move {
+            app.post_raw(body, Some(&format!("Bearer {token}")))
+                .await
+                .status()
+                .as_u16()
+        }
     });
     let statuses = futures::future::join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 401));
-    assert!(issuer.jwks_fetches() <= 3, "{} JWKS fetches", issuer.jwks_fetches());
-    assert!(issuer.metadata_fetches() <= 3, "{} metadata fetches", issuer.metadata_fetches());
+    assert!(
+        issuer.jwks_fetches() <= 3,
+        "{} JWKS fetches",
+        issuer.jwks_fetches()
+    );
+    assert!(
+        issuer.metadata_fetches() <= 3,
+        "{} metadata fetches",
+        issuer.metadata_fetches()
+    );
     assert!(app.calls_to("connector").await.is_empty());
 }
 
@@ -226,7 +375,11 @@ async fn a_malformed_activity_with_a_valid_token_gets_400() {
         let response = app.post_raw(body, bearer(&app.token()).as_deref()).await;
         assert_eq!(response.status().as_u16(), 400);
         let error: Value = response.json().await.unwrap();
-        assert_eq!(error, json!({"error": "bad_request"}), "short JSON, no internals");
+        assert_eq!(
+            error,
+            json!({"error": "bad_request"}),
+            "short JSON, no internals"
+        );
     }
     assert!(app.calls_to("connector").await.is_empty());
 }
@@ -258,9 +411,14 @@ async fn a_duplicate_activity_is_answered_once(store: StoreKind) {
         let response = app.post_activity(&activity, Some(&app.token())).await;
         assert_eq!(response.status().as_u16(), 200);
     }
-    assert_eq!(app.calls_to("connector").await.len(), 1, "one reply for three deliveries");
+    assert_eq!(
+        app.calls_to("connector").await.len(),
+        1,
+        "one reply for three deliveries"
+    );
     // A different activity is answered as usual.
-    app.post_activity(&app.message("help"), Some(&app.token())).await;
+    app.post_activity(&app.message("help"), Some(&app.token()))
+        .await;
     assert_eq!(app.calls_to("connector").await.len(), 2);
 }
 
@@ -283,16 +441,24 @@ async fn a_rejected_request_writes_nothing_to_redis() {
     let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let pattern = format!("{}*", app.redis_prefix.as_deref().unwrap());
-    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut connection).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
 }
 
 #[tokio::test]
 async fn emulator_tokens_are_refused_unless_allowed() {
-    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| c.allow_emulator = false).await;
+    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| {
+        c.allow_emulator = false
+    })
+    .await;
     let issuer = app.cloud.channel_issuer();
     let mut claims = issuer.claims(&app.service_url());
-    claims["iss"] = json!("https://login.microsoftonline.com/d6d49420-f39b-4df7-a1dc-d59a935871db/v2.0");
+    claims["iss"] =
+        json!("https://login.microsoftonline.com/d6d49420-f39b-4df7-a1dc-d59a935871db/v2.0");
     let token = issuer.sign(&issuer.current_kid(), &claims);
     refused(&app, &app.message("help"), bearer(&token), 401).await;
 }
@@ -301,28 +467,87 @@ async fn emulator_tokens_are_refused_unless_allowed() {
 async fn health_readiness_and_metrics_answer() {
     for store in [StoreKind::Memory, StoreKind::Redis] {
         let app = spawn_app(store).await;
-        let health = app.http.get(format!("{}/healthz", app.bot_url)).send().await.unwrap();
+        let health = app
+            .http
+            .get(format!("{}/healthz", app.bot_url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status().as_u16(), 200);
-        let ready = app.http.get(format!("{}/readyz", app.bot_url)).send().await.unwrap();
+        let ready = app
+            .http
+            .get(format!("{}/readyz", app.bot_url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ready.status().as_u16(), 200, "{store:?}");
-        app.post_activity(&app.message("help"), Some(&app.token())).await;
+        app.post_activity(&app.message("help"), Some(&app.token()))
+            .await;
         let metrics = app.metrics().await;
-        assert!(metrics.contains(r#"joinchat_http_requests_total{route="/api/messages",status="200"} 1"#), "{metrics}");
+        assert!(
+            metrics
+                .contains(r#"joinchat_http_requests_total{route="/api/messages",status="200"} 1"#),
+            "{metrics}"
+        );
         assert!(metrics.contains("joinchat_http_request_duration_seconds_bucket"));
     }
 }
 
 #[tokio::test]
 async fn readiness_fails_while_redis_is_unreachable() {
-    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Redis, |config| {
-        config.store = joinchat::config::StoreConfig::Redis {
-            url: joinchat::config::Secret::new("redis://127.0.0.1:1"),
-            prefix: "unreachable:".into(),
-        };
-    })
+    let app = spawn_app_with(
+        joinchat::sandbox::World::demo(),
+        StoreKind::Redis,
+        |config| {
+            config.store = joinchat::config::StoreConfig::Redis {
+                url: joinchat::config::Secret::new("redis://127.0.0.1:1"),
+                prefix: "unreachable:".into(),
+            };
+        },
+    )
     .await;
-    let ready = app.http.get(format!("{}/readyz", app.bot_url)).send().await.unwrap();
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.bot_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status().as_u16(), 503);
-    let health = app.http.get(format!("{}/healthz", app.bot_url)).send().await.unwrap();
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.bot_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn many_concurrent_replies_share_one_connector_token() {
+    let app = spawn_app(StoreKind::Memory).await;
+    let sends = (0..20).map(|_| {
+        let app = &app;
+        async move {
+            let activity = app.message("help");
+            app.post_activity(&activity, Some(&app.token()))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let token_requests = app
+        .calls_to("entra")
+        .await
+        .into_iter()
+        .filter(|c| {
+            c["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("/oauth2/v2.0/token")
+        })
+        .count();
+    assert_eq!(token_requests, 1);
+    assert_eq!(app.calls_to("connector").await.len(), 20);
 }

@@ -29,6 +29,21 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
 }
 
+/// `TEST_LOG=1 cargo test` shows the bot's and the cloud's logs.
+fn init_test_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "debug,h2=info,hyper=info,rustls=info,reqwest=info",
+                ))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 pub fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -42,7 +57,11 @@ pub async fn spawn_app(store: StoreKind) -> TestApp {
     spawn_app_with(World::demo(), store, |_| {}).await
 }
 
-pub async fn spawn_app_with(world: World, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn spawn_app_with(
+    world: World,
+    store: StoreKind,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let cloud = Cloud::start(
         world,
         CloudOptions {
@@ -59,7 +78,9 @@ pub async fn spawn_app_with(world: World, store: StoreKind, tweak: impl FnOnce(&
 
 /// Starts a bot against an existing cloud (several bots may share one cloud).
 pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let redis_prefix = (store == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+    init_test_logging();
+    let redis_prefix =
+        (store == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
     let mut config = test_config(&cloud, redis_prefix.clone());
     tweak(&mut config);
     let app = App::build(config).await.expect("the bot starts");
@@ -124,17 +145,28 @@ impl TestApp {
         self.cloud.channel_issuer().mint(&self.service_url())
     }
 
-    /// A personal-chat message from the demo world's first user.
+    /// A personal-chat message from a world user (the demo's `alex` by default).
     pub fn message(&self, text: &str) -> Value {
-        let user = &self.world_user(0);
+        self.message_from("alex", text)
+    }
+
+    pub fn message_from(&self, key: &str, text: &str) -> Value {
+        let user = self
+            .cloud
+            .world()
+            .users()
+            .iter()
+            .find(|u| u.key == key)
+            .unwrap_or_else(|| panic!("no user {key}"))
+            .clone();
         json!({
             "type": "message",
             "id": uuid::Uuid::new_v4().to_string(),
             "timestamp": "2026-11-25T10:00:00.000Z",
             "channelId": "msteams",
             "serviceUrl": self.service_url(),
-            "from": { "id": user["mri"].as_str().unwrap_or("29:test-user"), "name": user["name"], "aadObjectId": user["aad_object_id"] },
-            "conversation": { "id": format!("a:{}", user["key"].as_str().unwrap_or("someone")), "conversationType": "personal", "tenantId": self.cloud.tenant_id() },
+            "from": { "id": user.mri, "name": user.name, "aadObjectId": user.aad_object_id },
+            "conversation": { "id": user.conversation_id, "conversationType": "personal", "tenantId": self.cloud.tenant_id() },
             "recipient": { "id": format!("28:{}", self.cloud.app_id()), "name": "joinchat" },
             "text": text,
             "textFormat": "plain",
@@ -152,12 +184,11 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no user {key} in the world"))
     }
 
-    pub fn world_user(&self, index: usize) -> Value {
-        self.world["users"][index].clone()
-    }
-
     pub async fn post_activity(&self, activity: &Value, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.http.post(format!("{}/api/messages", self.bot_url)).json(activity);
+        let mut request = self
+            .http
+            .post(format!("{}/api/messages", self.bot_url))
+            .json(activity);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -187,7 +218,10 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        calls.into_iter().filter(|c| c["service"] == service).collect()
+        calls
+            .into_iter()
+            .filter(|c| c["service"] == service)
+            .collect()
     }
 
     pub async fn metrics(&self) -> String {
