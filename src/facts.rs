@@ -178,13 +178,29 @@ impl Facts {
         Ok(user)
     }
 
+    /// A record's name: from the cache, else from Dataverse.
+    pub async fn record_name(&self, record: &RecordRef, deadline: Instant) -> Option<String> {
+        if let Some(cached) = self.cached_record(record).await {
+            return Some(cached.name);
+        }
+        match self.dataverse.record(record, deadline).await {
+            Ok(row) => row.map(|row| row.name),
+            Err(error) => {
+                tracing::warn!(%error, "record name unavailable");
+                None
+            }
+        }
+    }
+
+    /// The cached record and its chats, without asking anyone on a miss.
+    pub async fn cached_record(&self, record: &RecordRef) -> Option<RecordFacts> {
+        let raw = self.store.get(&record_key(record)).await.ok()??;
+        serde_json::from_str(&raw).ok()
+    }
+
     /// Records that `viewer` joined `chat`, in the cached record it came from.
     pub async fn note_member(&self, record: &RecordRef, chat: &ChatId, viewer: &AadObjectId) {
-        let key = record_key(record);
-        let Ok(Some(raw)) = self.store.get(&key).await else {
-            return;
-        };
-        let Ok(mut facts) = serde_json::from_str::<RecordFacts>(&raw) else {
+        let Some(mut facts) = self.cached_record(record).await else {
             return;
         };
         for cached in facts.chats.iter_mut().filter(|c| c.id == chat.as_str()) {
@@ -192,7 +208,8 @@ impl Facts {
                 cached.members.push(viewer.as_str().to_owned());
             }
         }
-        self.write(&key, serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL).await;
+        self.write(&record_key(record), serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL)
+            .await;
     }
 
     async fn load_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {

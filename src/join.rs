@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::{
     audit::{self, AuditEvent},
+    cards::{self, RecordSummary},
     connector::{ConnectorClient, ConnectorError},
-    dataverse::DataverseError,
     domain::{AadObjectId, ChatId, RecordRef},
     facts::{Facts, FactsError},
     graph::{AddOutcome, GraphError},
@@ -243,11 +243,11 @@ impl Joiner {
     /// "Name joined the chat", posted into the chat; installs the bot there
     /// first when it is missing and we may.
     async fn post_notice(&self, request: &JoinRequest<'_>, deadline: Instant) -> bool {
-        let record_name = match self.facts.record_name(request.record).await {
-            Some(name) => name,
-            None => String::new(),
+        let summary = RecordSummary {
+            record: request.record.clone(),
+            name: self.facts.record_name(request.record, deadline).await.unwrap_or_default(),
         };
-        let text = crate::cards::joined_notice_text(request.user_name, request.record, &record_name);
+        let text = cards::joined_notice_text(request.user_name, &summary);
         let notice = OutboundActivity::text(text);
         let chat = request.chat.as_str();
         match self.connector.send(request.service_url, chat, None, &notice, deadline).await {
@@ -271,11 +271,5 @@ impl Joiner {
             .await
             .map_err(|error| tracing::warn!(%error, "joined notice not posted after install"))
             .is_ok()
-    }
-}
-
-impl From<DataverseError> for JoinOutcome {
-    fn from(_: DataverseError) -> JoinOutcome {
-        JoinOutcome::TryAgain
     }
 }
