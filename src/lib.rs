@@ -1,2 +1,4 @@
 //! joinchat: a Microsoft Teams bot that lets Dynamics 365 Sales sellers join
 //! the Teams chats connected to their records.
+
+pub mod domain;
