@@ -2,3 +2,4 @@
 //! the Teams chats connected to their records.
 
 pub mod domain;
+pub mod policy;
