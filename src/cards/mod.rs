@@ -1,0 +1,224 @@
+//! Adaptive Cards (schema 1.5, Universal Actions) and the plain-text answers the bot sends:
+//! one function per view, each returning JSON or text ready to post.
+//!
+//! This module owns the wording and the card layout, and `validate`, the check every card the
+//! bot sends must pass. It must not decide anything: callers pass the decisions
+//! (`policy::Decision`) and the records they may show; it does no I/O and reads no clock.
+
+mod admin;
+mod record;
+mod text;
+mod validate;
+
+pub use admin::{ask_admin_request, ask_to_join, request_sent, settings};
+pub use record::{choose_record, no_chats, record_chats, try_again};
+pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
+pub use validate::{validate, MAX_CARD_BYTES};
+
+use serde_json::{json, Value};
+
+use crate::domain::{ChatId, RecordRef};
+use crate::policy::Decision;
+
+/// Every `Action.Execute` verb a card may carry; the bot has a handler for each.
+pub const VERBS: &[&str] = &[
+    "join",
+    "refresh",
+    "show",
+    "ask_member",
+    "ask_admin",
+    "add",
+    "set_join_chat",
+];
+
+/// Teams refreshes a card automatically for at most this many users.
+pub const MAX_REFRESH_USER_IDS: usize = 60;
+
+/// A record the user may read, with its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSummary {
+    pub record: RecordRef,
+    pub name: String,
+}
+
+/// One connected chat as one user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEntry {
+    pub chat_id: ChatId,
+    pub topic: String,
+    pub member_count: usize,
+    pub decision: Decision,
+    /// The user joined it in this very action: say so instead of "You're a member".
+    pub just_joined: bool,
+    /// The Teams deep link that opens the chat.
+    pub open_url: String,
+}
+
+/// The chats connected to one record, for one viewer.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordCard<'a> {
+    pub record: &'a RecordSummary,
+    /// `Decision::Hidden` entries are skipped; callers should not pass them.
+    pub chats: &'a [ChatEntry],
+    /// Teams user ids (`29:…`) whose clients refresh the card to their own view; `None` for a
+    /// card only its requester sees. At most `MAX_REFRESH_USER_IDS` are kept.
+    pub refresh_user_ids: Option<&'a [String]>,
+    /// A remark about what just happened, shown small under the title.
+    pub notice: Option<&'a str>,
+}
+
+// ---- building blocks shared by the views ------------------------------------------------
+
+const SCHEMA: &str = "http://adaptivecards.io/schemas/adaptive-card.json";
+const VERSION: &str = "1.5";
+
+/// Record names and chat topics longer than this are cut for display.
+const MAX_NAME_CHARS: usize = 120;
+
+fn card(body: Vec<Value>) -> Value {
+    json!({
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": VERSION,
+        "body": body,
+    })
+}
+
+fn text(text: &str) -> Value {
+    json!({ "type": "TextBlock", "text": text, "wrap": true })
+}
+
+fn heading(text: &str) -> Value {
+    json!({ "type": "TextBlock", "text": text, "wrap": true, "weight": "Bolder", "size": "Medium" })
+}
+
+fn subtle(text: &str) -> Value {
+    json!({ "type": "TextBlock", "text": text, "wrap": true, "isSubtle": true, "size": "Small" })
+}
+
+fn execute(title: &str, verb: &str, data: Value) -> Value {
+    debug_assert!(VERBS.contains(&verb), "{verb} has no handler");
+    json!({ "type": "Action.Execute", "title": title, "verb": verb, "data": data })
+}
+
+fn open_url(title: &str, url: &str) -> Value {
+    json!({ "type": "Action.OpenUrl", "title": title, "url": url })
+}
+
+fn action_set(actions: Vec<Value>) -> Value {
+    json!({ "type": "ActionSet", "actions": actions })
+}
+
+/// The `data` that names a record: its logical type and id, as strings.
+fn record_data(record: &RecordRef) -> Value {
+    json!({ "entity": record.entity.logical_name(), "record_id": record.id.as_str() })
+}
+
+/// A name or topic typed by someone else, made safe to show: cut to a readable length, and
+/// unable to form a Markdown link (TextBlocks render Markdown).
+fn shown(name: &str) -> String {
+    let name = name.trim();
+    let mut shown: String = name.chars().take(MAX_NAME_CHARS).collect();
+    if shown.len() < name.len() {
+        shown.push('…');
+    }
+    shown.replace("](", "] (")
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+    use crate::domain::{EntityType, RecordId};
+
+    pub const GUID: &str = "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b";
+
+    pub fn summary(entity: EntityType, name: &str) -> RecordSummary {
+        RecordSummary {
+            record: RecordRef {
+                entity,
+                id: RecordId::parse(GUID).unwrap(),
+            },
+            name: name.to_owned(),
+        }
+    }
+
+    /// Every TextBlock text and action title in the card, for wording checks.
+    pub fn words(card: &Value) -> Vec<String> {
+        let mut found = Vec::new();
+        visit(card, &mut |object| {
+            let kind = object.get("type").and_then(Value::as_str).unwrap_or("");
+            let field = if kind == "TextBlock" { "text" } else { "title" };
+            if kind == "TextBlock" || kind.starts_with("Action.") {
+                if let Some(text) = object.get(field).and_then(Value::as_str) {
+                    found.push(text.to_owned());
+                }
+            }
+        });
+        found
+    }
+
+    pub fn says(card: &Value, wording: &str) -> bool {
+        words(card).iter().any(|text| text.contains(wording))
+    }
+
+    /// Every action in the card, the card-level refresh included.
+    pub fn actions(card: &Value) -> Vec<Value> {
+        let mut found = Vec::new();
+        visit(card, &mut |object| {
+            let kind = object.get("type").and_then(Value::as_str).unwrap_or("");
+            if kind.starts_with("Action.") {
+                found.push(Value::Object(object.clone()));
+            }
+        });
+        found
+    }
+
+    /// The verbs of the card's `Action.Execute` buttons, refresh excluded, in order.
+    pub fn button_verbs(card: &Value) -> Vec<String> {
+        let mut card = card.clone();
+        if let Some(object) = card.as_object_mut() {
+            object.remove("refresh");
+        }
+        actions(&card)
+            .iter()
+            .filter_map(|action| action["verb"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Calls `seen` on every JSON object of the card, not looking inside action data.
+    fn visit(value: &Value, seen: &mut dyn FnMut(&serde_json::Map<String, Value>)) {
+        match value {
+            Value::Object(object) => {
+                seen(object);
+                object
+                    .iter()
+                    .filter(|(key, _)| *key != "data")
+                    .for_each(|(_, value)| visit(value, seen));
+            }
+            Value::Array(items) => items.iter().for_each(|item| visit(item, seen)),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_names_are_cut_and_cannot_link() {
+        let long = "x".repeat(300);
+        let table = [
+            ("Contoso", "Contoso".to_owned()),
+            ("  Contoso  ", "Contoso".to_owned()),
+            (
+                "[click](https://evil.test)",
+                "[click] (https://evil.test)".to_owned(),
+            ),
+            (long.as_str(), format!("{}…", "x".repeat(MAX_NAME_CHARS))),
+        ];
+        for (name, expected) in table {
+            assert_eq!(shown(name), expected, "{name}");
+        }
+    }
+}
