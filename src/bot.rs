@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::{
     audit::{self, AuditEvent},
-    cards,
+    cards::{self, ChatEntry, RecordCard, RecordSummary},
     commands::{self, Command, RecordQuery},
     config::Config,
     connector::ConnectorClient,
@@ -336,13 +336,14 @@ impl Bot {
                 return InvokeResponse::card(cards::try_again(GRAPH_REFUSED, None));
             }
             JoinOutcome::NotConnected => {
-                return InvokeResponse::card(cards::locked(LOCKED_NOT_CONNECTED, Decision::Locked {
+                let decision = Decision::Locked {
                     type_disabled: false,
                     read_only: false,
-                }));
+                };
+                return self.refused_card(viewer, chat, record, decision, Some(LOCKED_NOT_CONNECTED)).await;
             }
             JoinOutcome::Refused(decision) => {
-                let reason = if names_someone_else(data, viewer) { LOCKED_NOT_YOURS } else { "" };
+                let reason = names_someone_else(data, viewer).then_some(LOCKED_NOT_YOURS);
                 return self.refused_card(viewer, chat, record, *decision, reason).await;
             }
         };
@@ -362,17 +363,37 @@ impl Bot {
         }
     }
 
-    /// The locked answer to a refused join, drawn without calling Graph.
+    /// The locked answer to a refused join: that one chat, its cause(s) and
+    /// the next steps, drawn from the cache only — a refusal calls no Graph.
     async fn refused_card(
         &self,
         viewer: &Viewer,
         chat: &ChatId,
         record: &RecordRef,
         decision: Decision,
-        reason: &str,
+        notice: Option<&str>,
     ) -> InvokeResponse {
-        let _ = (viewer, chat, record);
-        InvokeResponse::card(cards::locked(reason, decision))
+        let cached = self.facts.cached_record(record).await;
+        let known = cached.as_ref().and_then(|r| r.chats.iter().find(|c| c.id == chat.as_str()));
+        let summary = RecordSummary {
+            record: record.clone(),
+            name: cached.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
+        };
+        let entry = ChatEntry {
+            chat_id: chat.clone(),
+            topic: known.map(|c| c.topic.clone()).unwrap_or_else(|| "This chat".into()),
+            member_count: known.map_or(0, |c| c.members.len()),
+            decision,
+            just_joined: false,
+            open_url: show::deep_link(chat),
+        };
+        InvokeResponse::card(cards::record_chats(&RecordCard {
+            record: &summary,
+            chats: std::slice::from_ref(&entry),
+            refresh_user_ids: None,
+            notice,
+            viewer: Some(viewer.aad.as_str()),
+        }))
     }
 
     async fn audit_show(&self, action: &str, viewer: &Viewer, record: &RecordRef, answer: &Answer) {

@@ -134,6 +134,7 @@ pub fn render(viewer: &Viewer, record: &RecordRef, query: &str, view: &View, opt
         chats: &chats,
         refresh_user_ids: options.refresh_user_ids,
         notice: options.notice,
+        viewer: Some(viewer.aad.as_str()),
     }))
 }
 

@@ -11,7 +11,7 @@ mod text;
 mod validate;
 
 pub use admin::{ask_admin_request, ask_to_join, request_sent, settings};
-pub use record::{choose_record, no_chats, record_chats, try_again};
+pub use record::{choose_record, no_chats, record_chats, text_card, try_again};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
 pub use validate::{validate, MAX_CARD_BYTES};
 
@@ -65,6 +65,9 @@ pub struct RecordCard<'a> {
     pub refresh_user_ids: Option<&'a [String]>,
     /// A remark about what just happened, shown small under the title.
     pub notice: Option<&'a str>,
+    /// The Entra object id of the person this view is for. It rides along in the
+    /// data of every action, so a click by someone else is recognised (and refused).
+    pub viewer: Option<&'a str>,
 }
 
 // ---- building blocks shared by the views ------------------------------------------------

@@ -61,7 +61,7 @@ pub fn record_chats(view: &RecordCard) -> Value {
             .sum::<usize>();
     let mut shown = 0;
     for chat in visible.iter().take(MAX_CHATS_SHOWN) {
-        let container = chat_container(summary, chat);
+        let container = chat_container(summary, chat, view.viewer);
         let container_size = byte_len(&container) + 1;
         if size + container_size > MAX_CARD_BYTES - ROOM_FOR_SUMMARY {
             break;
@@ -127,6 +127,11 @@ pub fn try_again(message: &str, retry: Option<(&str, &Value)>) -> Value {
     card(body)
 }
 
+/// A plain answer shown where a card is expected (an invoke must answer a card).
+pub fn text_card(message: &str) -> Value {
+    card(vec![text(message)])
+}
+
 fn byte_len(value: &Value) -> usize {
     serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
 }
@@ -146,7 +151,7 @@ fn no_chats_sentence(record: &RecordSummary) -> String {
     )
 }
 
-fn chat_container(record: &RecordSummary, chat: &ChatEntry) -> Value {
+fn chat_container(record: &RecordSummary, chat: &ChatEntry, viewer: Option<&str>) -> Value {
     let topic = if chat.topic.trim().is_empty() {
         "Untitled chat".to_owned()
     } else {
@@ -160,7 +165,7 @@ fn chat_container(record: &RecordSummary, chat: &ChatEntry) -> Value {
         json!({ "type": "TextBlock", "text": topic, "wrap": true, "weight": "Bolder" }),
         subtle(&members),
     ];
-    let (lines, actions) = chat_state(record, chat);
+    let (lines, actions) = chat_state(record, chat, viewer);
     items.extend(lines);
     if !actions.is_empty() {
         items.push(action_set(actions));
@@ -169,8 +174,18 @@ fn chat_container(record: &RecordSummary, chat: &ChatEntry) -> Value {
 }
 
 /// What the viewer reads about the chat, and the buttons they get.
-fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Value>) {
+fn chat_state(
+    record: &RecordSummary,
+    chat: &ChatEntry,
+    viewer: Option<&str>,
+) -> (Vec<Value>, Vec<Value>) {
     let entity = record.record.entity;
+    let for_viewer = |mut data: Value| {
+        if let Some(viewer) = viewer {
+            data["user"] = json!(viewer);
+        }
+        data
+    };
     let open = || open_url("Open chat", &chat.open_url);
     if chat.just_joined {
         let joined =
@@ -183,7 +198,7 @@ fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Valu
     match chat.decision {
         Decision::Member => (vec![text("You're a member")], vec![open()]),
         Decision::Joinable => {
-            let mut data = record_data(&record.record);
+            let mut data = for_viewer(record_data(&record.record));
             data["chat_id"] = json!(chat.chat_id.as_str());
             let join = json!({
                 "type": "Action.Execute",
@@ -213,7 +228,7 @@ fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Valu
                     entity.display_name()
                 )));
             }
-            let mut ask_member_data = record_data(&record.record);
+            let mut ask_member_data = for_viewer(record_data(&record.record));
             ask_member_data["chat_id"] = json!(chat.chat_id.as_str());
             let mut actions = vec![execute(
                 "Ask a member to add you",
@@ -224,7 +239,7 @@ fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Valu
                 actions.push(execute(
                     "Ask your admin",
                     "ask_admin",
-                    record_data(&record.record),
+                    for_viewer(record_data(&record.record)),
                 ));
             }
             (lines, actions)
@@ -261,6 +276,7 @@ mod tests {
             chats,
             refresh_user_ids: None,
             notice: None,
+            viewer: None,
         }
     }
 
@@ -508,6 +524,7 @@ mod tests {
             chats: &chats,
             refresh_user_ids: Some(&user_ids),
             notice: Some("A notice."),
+            viewer: None,
         });
         validate(&card).unwrap();
         assert!(!says(&card, "more chats"), "all 20 chats are shown");
@@ -538,6 +555,7 @@ mod tests {
             chats: &chats,
             refresh_user_ids: Some(&user_ids),
             notice: Some(&"a notice ".repeat(50)),
+            viewer: None,
         });
         validate(&card).unwrap();
         assert!(says(
