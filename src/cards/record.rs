@@ -127,6 +127,13 @@ pub fn try_again(message: &str, retry: Option<(&str, &Value)>) -> Value {
     card(body)
 }
 
+/// The `data` that names one chat of a record.
+fn chat_data(record: &RecordSummary, chat: &ChatEntry) -> Value {
+    let mut data = record_data(&record.record);
+    data["chat_id"] = json!(chat.chat_id.as_str());
+    data
+}
+
 fn byte_len(value: &Value) -> usize {
     serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
 }
@@ -183,15 +190,8 @@ fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Valu
     match chat.decision {
         Decision::Member => (vec![text("You're a member")], vec![open()]),
         Decision::Joinable => {
-            let mut data = record_data(&record.record);
-            data["chat_id"] = json!(chat.chat_id.as_str());
-            let join = json!({
-                "type": "Action.Execute",
-                "title": "Join",
-                "verb": "join",
-                "style": "positive",
-                "data": data,
-            });
+            let mut join = execute("Join", "join", chat_data(record, chat));
+            join["style"] = json!("positive");
             (vec![text("🔒 Hover over to join this chat")], vec![join])
         }
         Decision::Locked {
@@ -213,12 +213,10 @@ fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Valu
                     entity.display_name()
                 )));
             }
-            let mut ask_member_data = record_data(&record.record);
-            ask_member_data["chat_id"] = json!(chat.chat_id.as_str());
             let mut actions = vec![execute(
                 "Ask a member to add you",
                 "ask_member",
-                ask_member_data,
+                chat_data(record, chat),
             )];
             if type_disabled {
                 actions.push(execute(
