@@ -131,6 +131,27 @@ mod test_support {
     use crate::domain::{EntityType, RecordId};
 
     pub const GUID: &str = "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b";
+    pub const CHAT: &str = "19:contoso-room@thread.v2";
+
+    /// The "Contoso deal room" chat, as one viewer sees it.
+    pub fn chat_entry(decision: Decision, just_joined: bool) -> ChatEntry {
+        ChatEntry {
+            chat_id: ChatId::parse(CHAT).unwrap(),
+            topic: "Contoso deal room".to_owned(),
+            member_count: 3,
+            decision,
+            just_joined,
+            open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
+                .to_owned(),
+        }
+    }
+
+    pub fn locked(type_disabled: bool, read_only: bool) -> Decision {
+        Decision::Locked {
+            type_disabled,
+            read_only,
+        }
+    }
 
     pub fn summary(entity: EntityType, name: &str) -> RecordSummary {
         RecordSummary {
@@ -203,41 +224,20 @@ mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{actions, summary};
+    use super::test_support::{actions, chat_entry, locked, summary};
     use super::*;
     use crate::domain::EntityType;
 
     /// One of every view, in every state the record view knows.
     fn every_view() -> Vec<(&'static str, Value)> {
         let record = summary(EntityType::Lead, "Contoso Coffee expansion");
-        let entry = |decision, just_joined| ChatEntry {
-            chat_id: ChatId::parse("19:contoso-room@thread.v2").unwrap(),
-            topic: "Contoso deal room".to_owned(),
-            member_count: 2,
-            decision,
-            just_joined,
-            open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
-                .to_owned(),
-        };
         let chats = [
-            entry(Decision::Joinable, false),
-            entry(Decision::Member, false),
-            entry(Decision::Member, true),
-            entry(
-                Decision::Locked {
-                    type_disabled: true,
-                    read_only: true,
-                },
-                false,
-            ),
-            entry(
-                Decision::Locked {
-                    type_disabled: false,
-                    read_only: true,
-                },
-                false,
-            ),
-            entry(Decision::Hidden, false),
+            chat_entry(Decision::Joinable, false),
+            chat_entry(Decision::Member, false),
+            chat_entry(Decision::Member, true),
+            chat_entry(locked(true, true), false),
+            chat_entry(locked(false, true), false),
+            chat_entry(Decision::Hidden, false),
         ];
         let user_ids = vec!["29:a".to_owned(); 3];
         let retry = json!({ "entity": "lead", "record_id": record.record.id.as_str() });

@@ -233,25 +233,13 @@ fn chat_state(record: &RecordSummary, chat: &ChatEntry) -> (Vec<Value>, Vec<Valu
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{actions, button_verbs, says, summary, words, GUID};
+    use super::super::test_support::{
+        actions, button_verbs, chat_entry as chat, locked, says, summary, words, CHAT, GUID,
+    };
     use super::super::validate;
     use super::*;
     use crate::domain::ChatId;
     use EntityType as E;
-
-    const CHAT: &str = "19:contoso-room@thread.v2";
-
-    fn chat(decision: Decision, just_joined: bool) -> ChatEntry {
-        ChatEntry {
-            chat_id: ChatId::parse(CHAT).unwrap(),
-            topic: "Contoso deal room".to_owned(),
-            member_count: 3,
-            decision,
-            just_joined,
-            open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
-                .to_owned(),
-        }
-    }
 
     fn view<'a>(record: &'a RecordSummary, chats: &'a [ChatEntry]) -> RecordCard<'a> {
         RecordCard {
@@ -267,7 +255,6 @@ mod tests {
     #[test]
     #[rustfmt::skip]
     fn each_decision_has_its_wording_and_buttons() {
-        let locked = |type_disabled, read_only| Decision::Locked { type_disabled, read_only };
         let admin_cause = "Your admin hasn't enabled Join chat for leads.";
         let read_cause = "You have read-only access to this lead.";
         let table: [(Decision, bool, Phrases, Phrases, Phrases); 8] = [
@@ -316,10 +303,7 @@ mod tests {
     #[test]
     fn causes_name_the_record_type_in_its_own_words() {
         let record = summary(E::Incident, "Broken espresso machine");
-        let both = Decision::Locked {
-            type_disabled: true,
-            read_only: true,
-        };
+        let both = locked(true, true);
         let chats = [chat(both, false)];
         let card = record_chats(&view(&record, &chats));
         assert!(says(
@@ -338,13 +322,7 @@ mod tests {
         let record = summary(E::Lead, "Contoso");
         let chats = [
             chat(Decision::Joinable, false),
-            chat(
-                Decision::Locked {
-                    type_disabled: true,
-                    read_only: false,
-                },
-                false,
-            ),
+            chat(locked(true, false), false),
         ];
         let card = record_chats(&view(&record, &chats));
         let data_of = |verb: &str| {
@@ -376,13 +354,7 @@ mod tests {
         let chats = [
             chat(Decision::Joinable, false),
             chat(Decision::Member, false),
-            chat(
-                Decision::Locked {
-                    type_disabled: false,
-                    read_only: true,
-                },
-                false,
-            ),
+            chat(locked(false, true), false),
         ];
         let card = record_chats(&view(&record, &chats));
         let containers: Vec<&Value> = card["body"]
@@ -475,14 +447,8 @@ mod tests {
         let decisions = [
             Decision::Joinable,
             Decision::Member,
-            Decision::Locked {
-                type_disabled: true,
-                read_only: true,
-            },
-            Decision::Locked {
-                type_disabled: true,
-                read_only: false,
-            },
+            locked(true, true),
+            locked(true, false),
         ];
         let chats: Vec<ChatEntry> = (0..20)
             .map(|n| ChatEntry {
@@ -520,10 +486,7 @@ mod tests {
                 chat_id: ChatId::parse(&chat_id).unwrap(),
                 topic: "t".repeat(1000),
                 member_count: 2,
-                decision: Decision::Locked {
-                    type_disabled: true,
-                    read_only: true,
-                },
+                decision: locked(true, true),
                 just_joined: false,
                 open_url: format!("https://teams.microsoft.com/l/chat/{}", "u".repeat(2000)),
             })
