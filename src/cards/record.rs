@@ -16,13 +16,13 @@ use crate::policy::Decision;
 
 /// More chats than this are summarised in one line, so the card stays far below Teams'
 /// message size limit.
-pub const MAX_CHATS_SHOWN: usize = 25;
+const MAX_CHATS_SHOWN: usize = 25;
 
 /// Bytes kept free for the "…and N more chats" line when chats are left out for size.
 const ROOM_FOR_SUMMARY: usize = 512;
 
 /// At most this many records are offered in a choice card.
-pub const MAX_CHOICES: usize = 10;
+const MAX_CHOICES: usize = 10;
 
 /// The chats connected to a record, each with what this viewer can do.
 pub fn record_chats(view: &RecordCard) -> Value {
