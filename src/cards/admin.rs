@@ -114,3 +114,121 @@ fn capitalised(word: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{actions, button_verbs, says, summary};
+    use super::super::validate;
+    use super::*;
+    use EntityType as E;
+
+    #[test]
+    fn settings_offer_the_opposite_of_each_state_to_an_admin() {
+        let states: Vec<(E, bool)> = E::ALL
+            .iter()
+            .map(|&entity| (entity, matches!(entity, E::Lead | E::Opportunity)))
+            .collect();
+        let card = settings(&states, true);
+        validate(&card).unwrap();
+        assert!(says(&card, "Join chat settings"));
+        let table = [
+            (
+                "**Leads**: on",
+                "Disable Join chat for leads",
+                "lead",
+                "false",
+            ),
+            (
+                "**Opportunities**: on",
+                "Disable Join chat for opportunities",
+                "opportunity",
+                "false",
+            ),
+            (
+                "**Accounts**: off",
+                "Enable Join chat for accounts",
+                "account",
+                "true",
+            ),
+            (
+                "**Contacts**: off",
+                "Enable Join chat for contacts",
+                "contact",
+                "true",
+            ),
+            (
+                "**Cases**: off",
+                "Enable Join chat for cases",
+                "incident",
+                "true",
+            ),
+        ];
+        let buttons = actions(&card);
+        assert_eq!(buttons.len(), table.len());
+        for ((state, title, entity, enabled), button) in table.into_iter().zip(buttons) {
+            assert!(says(&card, state), "{state}");
+            assert_eq!(button["title"], title);
+            assert_eq!(button["verb"], "set_join_chat");
+            assert_eq!(
+                button["data"],
+                json!({ "entity": entity, "enabled": enabled })
+            );
+        }
+    }
+
+    #[test]
+    fn settings_without_the_right_to_change_have_no_buttons() {
+        let card = settings(&[(E::Lead, true), (E::Incident, false)], false);
+        validate(&card).unwrap();
+        assert!(actions(&card).is_empty());
+        assert!(says(&card, "**Leads**: on"));
+        assert!(says(&card, "**Cases**: off"));
+        assert!(says(&card, "Only an admin can change these settings."));
+    }
+
+    #[test]
+    fn ask_to_join_names_the_requester_and_the_record() {
+        let record = summary(E::Lead, "Contoso Coffee expansion");
+        let card = ask_to_join("Alex Wu", &record, "req-42");
+        validate(&card).unwrap();
+        assert!(says(
+            &card,
+            "Alex Wu (Contoso Coffee expansion) asks to join this chat"
+        ));
+        assert_eq!(button_verbs(&card), ["add"]);
+        let add = &actions(&card)[0];
+        assert_eq!(add["title"], "Add");
+        assert_eq!(add["data"], json!({ "request": "req-42" }));
+    }
+
+    #[test]
+    fn request_sent_says_where_it_went() {
+        let card = request_sent("I asked the members of Contoso deal room to add you.");
+        validate(&card).unwrap();
+        assert!(says(&card, "Request sent"));
+        assert!(says(
+            &card,
+            "I asked the members of Contoso deal room to add you."
+        ));
+        assert!(actions(&card).is_empty());
+    }
+
+    #[test]
+    fn ask_admin_request_enables_the_type_in_one_click() {
+        let record = summary(E::Incident, "Broken espresso machine");
+        let card = ask_admin_request("Alex Wu", E::Incident, &record);
+        validate(&card).unwrap();
+        assert!(says(
+            &card,
+            "Alex Wu asks you to turn on Join chat for cases"
+        ));
+        let buttons = actions(&card);
+        assert_eq!(buttons.len(), 1);
+        assert_eq!(buttons[0]["title"], "Enable Join chat for cases");
+        assert_eq!(buttons[0]["verb"], "set_join_chat");
+        assert_eq!(
+            buttons[0]["data"],
+            json!({ "entity": "incident", "enabled": "true" })
+        );
+    }
+}

@@ -134,6 +134,27 @@ mod test_support {
     use crate::domain::{EntityType, RecordId};
 
     pub const GUID: &str = "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b";
+    pub const CHAT: &str = "19:contoso-room@thread.v2";
+
+    /// The "Contoso deal room" chat, as one viewer sees it.
+    pub fn chat_entry(decision: Decision, just_joined: bool) -> ChatEntry {
+        ChatEntry {
+            chat_id: ChatId::parse(CHAT).unwrap(),
+            topic: "Contoso deal room".to_owned(),
+            member_count: 3,
+            decision,
+            just_joined,
+            open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
+                .to_owned(),
+        }
+    }
+
+    pub fn locked(type_disabled: bool, read_only: bool) -> Decision {
+        Decision::Locked {
+            type_disabled,
+            read_only,
+        }
+    }
 
     pub fn summary(entity: EntityType, name: &str) -> RecordSummary {
         RecordSummary {
@@ -206,7 +227,91 @@ mod test_support {
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::{actions, chat_entry, locked, summary};
     use super::*;
+    use crate::domain::EntityType;
+
+    /// One of every view, in every state the record view knows.
+    fn every_view() -> Vec<(&'static str, Value)> {
+        let record = summary(EntityType::Lead, "Contoso Coffee expansion");
+        let chats = [
+            chat_entry(Decision::Joinable, false),
+            chat_entry(Decision::Member, false),
+            chat_entry(Decision::Member, true),
+            chat_entry(locked(true, true), false),
+            chat_entry(locked(false, true), false),
+            chat_entry(Decision::Hidden, false),
+        ];
+        let user_ids = vec!["29:a".to_owned(); 3];
+        let retry = json!({ "entity": "lead", "record_id": record.record.id.as_str() });
+        vec![
+            (
+                "record_chats",
+                record_chats(&RecordCard {
+                    record: &record,
+                    chats: &chats,
+                    refresh_user_ids: Some(&user_ids),
+                    notice: Some("A notice."),
+                }),
+            ),
+            ("no_chats", no_chats(&record)),
+            (
+                "choose_record",
+                choose_record(
+                    EntityType::Lead,
+                    "Contoso",
+                    &[record.clone(), record.clone()],
+                ),
+            ),
+            (
+                "try_again",
+                try_again("Dynamics 365 is busy.", Some(("refresh", &retry))),
+            ),
+            (
+                "settings",
+                settings(
+                    &[(EntityType::Lead, true), (EntityType::Account, false)],
+                    true,
+                ),
+            ),
+            ("ask_to_join", ask_to_join("Alex Wu", &record, "req-1")),
+            ("request_sent", request_sent("I asked the chat's members.")),
+            (
+                "ask_admin_request",
+                ask_admin_request("Alex Wu", EntityType::Lead, &record),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_view_is_a_valid_1_5_card() {
+        for (name, card) in every_view() {
+            assert_eq!(validate(&card), Ok(()), "{name}");
+            assert_eq!(card["version"], "1.5", "{name}");
+            for action in actions(&card) {
+                let kind = action["type"].as_str().unwrap();
+                assert!(
+                    ["Action.Execute", "Action.OpenUrl"].contains(&kind),
+                    "{name}: {kind}"
+                );
+                if kind == "Action.Execute" {
+                    assert!(VERBS.contains(&action["verb"].as_str().unwrap()), "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_verb_is_used_by_some_view() {
+        let used: Vec<String> = every_view()
+            .iter()
+            .flat_map(|(_, card)| actions(card))
+            .filter_map(|action| action["verb"].as_str().map(str::to_owned))
+            .collect();
+        for verb in VERBS {
+            assert!(used.iter().any(|found| found == verb), "{verb}");
+        }
+    }
 
     #[test]
     fn shown_names_are_cut_and_cannot_link() {

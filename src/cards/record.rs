@@ -16,13 +16,13 @@ use crate::policy::Decision;
 
 /// More chats than this are summarised in one line, so the card stays far below Teams'
 /// message size limit.
-pub const MAX_CHATS_SHOWN: usize = 25;
+const MAX_CHATS_SHOWN: usize = 25;
 
 /// Bytes kept free for the "…and N more chats" line when chats are left out for size.
 const ROOM_FOR_SUMMARY: usize = 512;
 
 /// At most this many records are offered in a choice card.
-pub const MAX_CHOICES: usize = 10;
+const MAX_CHOICES: usize = 10;
 
 /// The chats connected to a record, each with what this viewer can do.
 pub fn record_chats(view: &RecordCard) -> Value {
@@ -132,6 +132,13 @@ pub fn text_card(message: &str) -> Value {
     card(vec![text(message)])
 }
 
+/// The `data` that names one chat of a record.
+fn chat_data(record: &RecordSummary, chat: &ChatEntry) -> Value {
+    let mut data = record_data(&record.record);
+    data["chat_id"] = json!(chat.chat_id.as_str());
+    data
+}
+
 fn byte_len(value: &Value) -> usize {
     serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
 }
@@ -198,15 +205,8 @@ fn chat_state(
     match chat.decision {
         Decision::Member => (vec![text("You're a member")], vec![open()]),
         Decision::Joinable => {
-            let mut data = for_viewer(record_data(&record.record));
-            data["chat_id"] = json!(chat.chat_id.as_str());
-            let join = json!({
-                "type": "Action.Execute",
-                "title": "Join",
-                "verb": "join",
-                "style": "positive",
-                "data": data,
-            });
+            let mut join = execute("Join", "join", for_viewer(chat_data(record, chat)));
+            join["style"] = json!("positive");
             (vec![text("🔒 Hover over to join this chat")], vec![join])
         }
         Decision::Locked {
@@ -228,12 +228,10 @@ fn chat_state(
                     entity.display_name()
                 )));
             }
-            let mut ask_member_data = for_viewer(record_data(&record.record));
-            ask_member_data["chat_id"] = json!(chat.chat_id.as_str());
             let mut actions = vec![execute(
                 "Ask a member to add you",
                 "ask_member",
-                ask_member_data,
+                chat_data(record, chat),
             )];
             if type_disabled {
                 actions.push(execute(
@@ -250,25 +248,13 @@ fn chat_state(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{actions, button_verbs, says, summary, words, GUID};
+    use super::super::test_support::{
+        actions, button_verbs, chat_entry as chat, locked, says, summary, words, CHAT, GUID,
+    };
     use super::super::validate;
     use super::*;
     use crate::domain::ChatId;
     use EntityType as E;
-
-    const CHAT: &str = "19:contoso-room@thread.v2";
-
-    fn chat(decision: Decision, just_joined: bool) -> ChatEntry {
-        ChatEntry {
-            chat_id: ChatId::parse(CHAT).unwrap(),
-            topic: "Contoso deal room".to_owned(),
-            member_count: 3,
-            decision,
-            just_joined,
-            open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
-                .to_owned(),
-        }
-    }
 
     fn view<'a>(record: &'a RecordSummary, chats: &'a [ChatEntry]) -> RecordCard<'a> {
         RecordCard {
@@ -285,7 +271,6 @@ mod tests {
     #[test]
     #[rustfmt::skip]
     fn each_decision_has_its_wording_and_buttons() {
-        let locked = |type_disabled, read_only| Decision::Locked { type_disabled, read_only };
         let admin_cause = "Your admin hasn't enabled Join chat for leads.";
         let read_cause = "You have read-only access to this lead.";
         let table: [(Decision, bool, Phrases, Phrases, Phrases); 8] = [
@@ -334,10 +319,7 @@ mod tests {
     #[test]
     fn causes_name_the_record_type_in_its_own_words() {
         let record = summary(E::Incident, "Broken espresso machine");
-        let both = Decision::Locked {
-            type_disabled: true,
-            read_only: true,
-        };
+        let both = locked(true, true);
         let chats = [chat(both, false)];
         let card = record_chats(&view(&record, &chats));
         assert!(says(
@@ -356,13 +338,7 @@ mod tests {
         let record = summary(E::Lead, "Contoso");
         let chats = [
             chat(Decision::Joinable, false),
-            chat(
-                Decision::Locked {
-                    type_disabled: true,
-                    read_only: false,
-                },
-                false,
-            ),
+            chat(locked(true, false), false),
         ];
         let card = record_chats(&view(&record, &chats));
         let data_of = |verb: &str| {
@@ -394,13 +370,7 @@ mod tests {
         let chats = [
             chat(Decision::Joinable, false),
             chat(Decision::Member, false),
-            chat(
-                Decision::Locked {
-                    type_disabled: false,
-                    read_only: true,
-                },
-                false,
-            ),
+            chat(locked(false, true), false),
         ];
         let card = record_chats(&view(&record, &chats));
         let containers: Vec<&Value> = card["body"]
@@ -493,14 +463,8 @@ mod tests {
         let decisions = [
             Decision::Joinable,
             Decision::Member,
-            Decision::Locked {
-                type_disabled: true,
-                read_only: true,
-            },
-            Decision::Locked {
-                type_disabled: true,
-                read_only: false,
-            },
+            locked(true, true),
+            locked(true, false),
         ];
         let chats: Vec<ChatEntry> = (0..20)
             .map(|n| ChatEntry {
@@ -539,10 +503,7 @@ mod tests {
                 chat_id: ChatId::parse(&chat_id).unwrap(),
                 topic: "t".repeat(1000),
                 member_count: 2,
-                decision: Decision::Locked {
-                    type_disabled: true,
-                    read_only: true,
-                },
+                decision: locked(true, true),
                 just_joined: false,
                 open_url: format!("https://teams.microsoft.com/l/chat/{}", "u".repeat(2000)),
             })

@@ -148,3 +148,148 @@ fn check_action(action: &Value) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn with(mutate: impl FnOnce(&mut Value)) -> Value {
+        let mut card = json!({
+            "type": "AdaptiveCard",
+            "$schema": SCHEMA,
+            "version": "1.5",
+            "body": [
+                { "type": "TextBlock", "text": "Hello", "wrap": true },
+                { "type": "ActionSet", "actions": [
+                    { "type": "Action.Execute", "title": "Join", "verb": "join",
+                      "data": { "chat_id": "19:a@thread.v2", "entity": "lead", "record_id": "x" } },
+                    { "type": "Action.OpenUrl", "title": "Open chat",
+                      "url": "https://teams.microsoft.com/l/chat/x" },
+                ]},
+            ],
+            "refresh": {
+                "action": { "type": "Action.Execute", "title": "Refresh", "verb": "refresh",
+                            "data": { "entity": "lead", "record_id": "x" } },
+                "userIds": ["29:a"],
+            },
+        });
+        mutate(&mut card);
+        card
+    }
+
+    #[test]
+    fn accepts_a_well_formed_card() {
+        assert_eq!(validate(&with(|_| {})), Ok(()));
+        // Data is the client's business, not an element: a "type" inside it is fine.
+        let card = with(|card| card["body"][1]["actions"][0]["data"]["type"] = json!("lead"));
+        assert_eq!(validate(&card), Ok(()));
+        let no_refresh = with(|card| {
+            card.as_object_mut().unwrap().remove("refresh");
+        });
+        assert_eq!(validate(&no_refresh), Ok(()));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn refuses_what_teams_would_not_show_or_the_bot_could_not_handle() {
+        fn execute(card: &mut Value) -> &mut Value {
+            &mut card["body"][1]["actions"][0]
+        }
+        let huge = "x".repeat(MAX_CARD_BYTES);
+        let table: Vec<(&str, Value)> = vec![
+            ("not an object", json!([])),
+            (
+                "a message card",
+                with(|card| card["type"] = json!("MessageCard")),
+            ),
+            ("version 1.6", with(|card| card["version"] = json!("1.6"))),
+            ("version 1.4", with(|card| card["version"] = json!("1.4"))),
+            ("no schema", with(|card| card["$schema"] = Value::Null)),
+            ("no body", with(|card| card["body"] = json!({}))),
+            (
+                "Action.Submit",
+                with(|card| execute(card)["type"] = json!("Action.Submit")),
+            ),
+            (
+                "Action.ShowCard",
+                with(|card| execute(card)["type"] = json!("Action.ShowCard")),
+            ),
+            (
+                "an unknown verb",
+                with(|card| execute(card)["verb"] = json!("joinChat")),
+            ),
+            ("no verb", with(|card| execute(card)["verb"] = Value::Null)),
+            ("no title", with(|card| execute(card)["title"] = json!(" "))),
+            (
+                "a number in data",
+                with(|card| execute(card)["data"]["n"] = json!(1)),
+            ),
+            (
+                "data not an object",
+                with(|card| execute(card)["data"] = json!("join")),
+            ),
+            (
+                "a javascript link",
+                with(|card| card["body"][1]["actions"][1]["url"] = json!("javascript:alert(1)")),
+            ),
+            (
+                "an empty link",
+                with(|card| card["body"][1]["actions"][1]["url"] = json!("https://")),
+            ),
+            (
+                "an unknown element",
+                with(|card| card["body"][0]["type"] = json!("Carousel")),
+            ),
+            (
+                "a TextBlock without text",
+                with(|card| card["body"][0]["text"] = Value::Null),
+            ),
+            (
+                "a nested unknown element",
+                with(|card| {
+                    card["body"][1]["actions"][0]["fallback"] =
+                        json!({ "type": "Action.Submit", "title": "x" })
+                }),
+            ),
+            (
+                "a select action",
+                with(|card| {
+                    card["body"][0]["selectAction"] =
+                        json!({ "type": "Action.Submit", "title": "x" })
+                }),
+            ),
+            (
+                "a refresh without action",
+                with(|card| card["refresh"] = json!({ "userIds": [] })),
+            ),
+            (
+                "a refresh with a bad verb",
+                with(|card| card["refresh"]["action"]["verb"] = json!("reload")),
+            ),
+            (
+                "a refresh that opens a link",
+                with(|card| {
+                    card["refresh"]["action"] =
+                        json!({ "type": "Action.OpenUrl", "title": "x", "url": "https://x.test" })
+                }),
+            ),
+            (
+                "61 refresh ids",
+                with(|card| card["refresh"]["userIds"] = json!(vec!["29:a"; 61])),
+            ),
+            (
+                "a non-string refresh id",
+                with(|card| card["refresh"]["userIds"] = json!([1])),
+            ),
+            (
+                "an oversized card",
+                with(|card| card["body"][0]["text"] = json!(huge)),
+            ),
+        ];
+        for (case, card) in table {
+            assert!(validate(&card).is_err(), "{case} was accepted");
+        }
+    }
+}
