@@ -272,7 +272,7 @@ struct ChatEntry {
     topic: String,
     #[serde(default)]
     members: Vec<Spanned<String>>,
-    connected_to: Vec<Spanned<String>>,
+    connected_to: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     messages: Vec<MessageEntry>,
     bot_installed: Option<bool>,
@@ -428,14 +428,14 @@ impl Checker<'_> {
                 ));
             }
             let members = self.user_list(&entry.members, user_keys, &format!("{at}.members"))?;
-            if entry.connected_to.is_empty() {
+            if entry.connected_to.get_ref().is_empty() {
                 return Err(self.error(
-                    spanned,
+                    &entry.connected_to,
                     format!("{at}.connected_to: a chat must be connected to at least one record"),
                 ));
             }
             let mut connected_to: Vec<Connection> = Vec::new();
-            for (position, reference) in entry.connected_to.iter().enumerate() {
+            for (position, reference) in entry.connected_to.get_ref().iter().enumerate() {
                 let place = format!("{at}.connected_to[{position}]");
                 let record = self.record_ref(reference, records, &place)?;
                 if connected_to.iter().any(|c| c.record_id == record.id) {
