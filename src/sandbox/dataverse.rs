@@ -458,6 +458,9 @@ struct Table {
     type_name: &'static str,
     primary_id: &'static str,
     columns: Vec<&'static str>,
+    /// Columns answered even when `$select` leaves them out (besides the
+    /// primary id, which Dataverse always returns).
+    also_returned: &'static [&'static str],
     navigation: Option<&'static str>,
     rows: Vec<Row>,
 }
@@ -506,7 +509,8 @@ impl Table {
             Some(selected) => selected.iter().map(String::as_str).collect(),
             None => self.columns.clone(),
         };
-        for column in columns.iter().chain([&self.primary_id]) {
+        let always = std::iter::once(&self.primary_id).chain(self.also_returned);
+        for column in columns.iter().chain(always) {
             if !self.columns.contains(column) {
                 return Err(Refusal::unsupported(odata::unknown_property(
                     column,
@@ -573,6 +577,7 @@ fn record_table(shared: &Shared, entity: Entity) -> Table {
             "_ownerid_value",
             "statecode",
         ],
+        also_returned: &[],
         navigation: None,
         rows,
     }
@@ -605,6 +610,7 @@ fn system_users(shared: &Shared) -> Table {
             "internalemailaddress",
             "domainname",
         ],
+        also_returned: &[],
         navigation: None,
         rows,
     }
@@ -639,6 +645,8 @@ fn chat_associations(shared: &Shared) -> Table {
             "msdyn_entityrecordstate",
             "statecode",
         ],
+        // The agreed wire rows carry the association state with every select.
+        also_returned: &["msdyn_entityrecordstate", "statecode"],
         navigation: None,
         rows,
     }
@@ -676,6 +684,7 @@ fn join_chat_configurations(shared: &Shared) -> Table {
             "_msdyn_entitytype_value",
             "statecode",
         ],
+        also_returned: &[],
         navigation: Some("msdyn_entitytype"),
         rows,
     }
@@ -705,6 +714,7 @@ fn roles(shared: &Shared) -> Table {
         type_name: "role",
         primary_id: "roleid",
         columns: vec!["roleid", "name"],
+        also_returned: &[],
         navigation: Some("systemuserroles_association"),
         rows: vec![
             role_row(&ids.admin_role_id, ADMIN_ROLE, admins),

@@ -413,3 +413,26 @@ async fn the_console_placeholder_lists_the_people_and_the_change_counter_moves()
     .await;
     assert!(app.control("events").await["version"].as_u64().unwrap() > before);
 }
+
+#[tokio::test]
+async fn a_path_no_service_serves_is_refused_in_that_services_shape_and_logged() {
+    let app = start_demo().await;
+    let (status, body) = app
+        .get(&format!("{}/v1.0/me", app.cloud.urls().graph), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "BadRequest");
+    let (status, body) = app.get(&app.url("/_sandbox/nothing"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+    assert_eq!(app.calls_to("graph").await[0]["path"], "/v1.0/me");
+}
+
+#[tokio::test]
+async fn a_stopped_cloud_no_longer_answers() {
+    let app = start_demo().await;
+    let url = app.url("/_sandbox/events");
+    assert!(app.http.get(&url).send().await.is_ok());
+    app.cloud.clone().stop().await;
+    assert!(reqwest::Client::new().get(&url).send().await.is_err());
+}

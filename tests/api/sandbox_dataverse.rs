@@ -203,6 +203,13 @@ async fn connected_chats_are_association_rows_one_per_record() {
         [EXPANSION_CHAT, "19:contoso-coffee-pricing@thread.v2"]
     );
     assert_eq!(body["value"][0]["msdyn_regardingobjectname"], "lead");
+    assert_eq!(
+        (
+            body["value"][0]["msdyn_entityrecordstate"].as_i64(),
+            body["value"][0]["statecode"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
     assert!(body["value"][0]["msdyn_teamschatassociationid"].is_string());
 
     let none = "msdyn_teamschatassociations?$filter=msdyn_regardingobjectid eq 'd3d94468-02a4-4c1e-9b7f-6e2a8c5d3f90' and msdyn_regardingobjectname eq 'opportunity'";
