@@ -472,13 +472,22 @@ impl Checker<'_> {
     }
 
     fn entity(&self, raw: &Spanned<String>, at: &str) -> Result<Entity, WorldError> {
-        Entity::parse(raw.get_ref()).ok_or_else(|| {
+        self.entity_named(raw.get_ref(), raw, at)
+    }
+
+    /// The record type `name`, which sits at `span` in the file.
+    fn entity_named<T>(
+        &self,
+        name: &str,
+        span: &Spanned<T>,
+        at: &str,
+    ) -> Result<Entity, WorldError> {
+        Entity::parse(name).ok_or_else(|| {
             let supported: Vec<&str> = Entity::ALL.iter().map(|e| e.logical_name()).collect();
             self.error(
-                raw,
+                span,
                 format!(
-                    "{at}: unsupported record type {:?} (supported: {})",
-                    raw.get_ref(),
+                    "{at}: unsupported record type {name:?} (supported: {})",
                     supported.join(", ")
                 ),
             )
@@ -556,16 +565,7 @@ impl Checker<'_> {
                 format!("{at}: expected \"<record type>:<record name or id>\", got {text:?}"),
             ));
         };
-        let entity = Entity::parse(entity_name.trim()).ok_or_else(|| {
-            let supported: Vec<&str> = Entity::ALL.iter().map(|e| e.logical_name()).collect();
-            self.error(
-                raw,
-                format!(
-                    "{at}: unsupported record type {entity_name:?} (supported: {})",
-                    supported.join(", ")
-                ),
-            )
-        })?;
+        let entity = self.entity_named(entity_name.trim(), raw, at)?;
         let wanted = wanted.trim();
         let of_type: Vec<&Record> = records
             .iter()
