@@ -21,7 +21,10 @@ use crate::{
     policy::Decision,
     show::{self, Answer, CardOptions, Resolution, Viewer},
     store::Store,
-    teams::{Activity, ActivityType, AdaptiveCardInvoke, InvokeResponse, OutboundActivity, ADAPTIVE_CARD_ACTION},
+    teams::{
+        Activity, ActivityType, AdaptiveCardInvoke, InvokeResponse, OutboundActivity,
+        ADAPTIVE_CARD_ACTION,
+    },
 };
 
 /// Teams redelivers for a while; remember ids a little longer than that.
@@ -50,7 +53,13 @@ pub struct Bot {
 }
 
 impl Bot {
-    pub fn new(config: &Config, store: Store, connector: ConnectorClient, facts: Facts, metrics: Metrics) -> Bot {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        connector: ConnectorClient,
+        facts: Facts,
+        metrics: Metrics,
+    ) -> Bot {
         let joiner = Joiner {
             facts: facts.clone(),
             connector: connector.clone(),
@@ -83,7 +92,10 @@ impl Bot {
             // Let Teams' retry do the work we could not finish.
             self.forget_seen(&activity).await;
         }
-        self.metrics.outcomes.with_label_values(&[&kind, outcome]).inc();
+        self.metrics
+            .outcomes
+            .with_label_values(&[&kind, outcome])
+            .inc();
         tracing::info!(outcome, "activity handled");
         reply
     }
@@ -153,9 +165,14 @@ impl Bot {
             Err(error) => return busy(error),
         };
         let record = match resolved {
-            Resolution::NotFound => return (Answer::Text(cards::not_found(entity, &query)), "not_found"),
+            Resolution::NotFound => {
+                return (Answer::Text(cards::not_found(entity, &query)), "not_found")
+            }
             Resolution::Choose(matches) => {
-                return (Answer::Card(cards::choose_record(entity, &query, &matches)), "choose")
+                return (
+                    Answer::Card(cards::choose_record(entity, &query, &matches)),
+                    "choose",
+                )
             }
             Resolution::Record(record) => record,
         };
@@ -198,7 +215,11 @@ impl Bot {
                     .collect();
                 if let Err(error) = self
                     .store
-                    .set(&key, &serde_json::to_string(&ids).unwrap_or_default(), ROSTER_TTL)
+                    .set(
+                        &key,
+                        &serde_json::to_string(&ids).unwrap_or_default(),
+                        ROSTER_TTL,
+                    )
                     .await
                 {
                     tracing::warn!(%error, "roster not cached");
@@ -217,7 +238,11 @@ impl Bot {
     async fn on_invoke(&self, activity: &Activity, first_delivery: bool) -> (Reply, &'static str) {
         if activity.name.as_deref() != Some(ADAPTIVE_CARD_ACTION) {
             return (
-                Reply::Invoke(InvokeResponse::error(501, "NotImplemented", "This invoke is not supported.")),
+                Reply::Invoke(InvokeResponse::error(
+                    501,
+                    "NotImplemented",
+                    "This invoke is not supported.",
+                )),
                 "unsupported_invoke",
             );
         }
@@ -227,18 +252,29 @@ impl Bot {
             .and_then(|raw| serde_json::from_str::<AdaptiveCardInvoke>(raw.get()).ok());
         let Some(invoke) = invoke else {
             return (
-                Reply::Invoke(InvokeResponse::error(400, "BadRequest", "Missing or malformed value.")),
+                Reply::Invoke(InvokeResponse::error(
+                    400,
+                    "BadRequest",
+                    "Missing or malformed value.",
+                )),
                 "bad_invoke",
             );
         };
         if invoke.action.kind != "Action.Execute" {
             return (
-                Reply::Invoke(InvokeResponse::error(400, "NotSupported", "Only Action.Execute is supported.")),
+                Reply::Invoke(InvokeResponse::error(
+                    400,
+                    "NotSupported",
+                    "Only Action.Execute is supported.",
+                )),
                 "bad_invoke",
             );
         }
         let Some(viewer) = viewer(activity) else {
-            return (Reply::Invoke(InvokeResponse::message(NO_IDENTITY)), "no_identity");
+            return (
+                Reply::Invoke(InvokeResponse::message(NO_IDENTITY)),
+                "no_identity",
+            );
         };
         let deadline = Instant::now() + self.budget;
         let data = &invoke.action.data;
@@ -262,19 +298,34 @@ impl Bot {
         deadline: Instant,
     ) -> (InvokeResponse, &'static str) {
         let Some(record) = record_in(data) else {
-            return (InvokeResponse::error(400, "BadRequest", "The card names no record."), "bad_data");
+            return (
+                InvokeResponse::error(400, "BadRequest", "The card names no record."),
+                "bad_data",
+            );
         };
         let roster = self.roster(activity, deadline).await;
         let options = CardOptions {
             refresh_user_ids: roster.as_deref(),
             ..CardOptions::default()
         };
-        match show::record_card(&self.facts, viewer, &record, record.id.as_str(), options, deadline).await {
+        match show::record_card(
+            &self.facts,
+            viewer,
+            &record,
+            record.id.as_str(),
+            options,
+            deadline,
+        )
+        .await
+        {
             Ok(answer) => (invoke_answer(answer), "refresh"),
             Err(error) => {
                 tracing::warn!(%error, "refresh failed");
                 let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
-                (InvokeResponse::card(cards::try_again(BUSY, Some(("refresh", &retry)))), "busy")
+                (
+                    InvokeResponse::card(cards::try_again(BUSY, Some(("refresh", &retry)))),
+                    "busy",
+                )
             }
         }
     }
@@ -287,7 +338,10 @@ impl Bot {
         deadline: Instant,
     ) -> (InvokeResponse, &'static str) {
         let (Some(chat), Some(record)) = (chat_in(data), record_in(data)) else {
-            return (InvokeResponse::error(400, "BadRequest", "The card names no chat or record."), "bad_data");
+            return (
+                InvokeResponse::error(400, "BadRequest", "The card names no chat or record."),
+                "bad_data",
+            );
         };
         let name = match self.facts.user(&viewer.aad, deadline).await {
             Ok(Some(user)) if !user.name.is_empty() => user.name,
@@ -309,7 +363,11 @@ impl Bot {
             JoinOutcome::Hidden => "hidden",
             JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
         };
-        (self.join_answer(activity, viewer, &chat, &record, outcome, data, deadline).await, label)
+        (
+            self.join_answer(activity, viewer, &chat, &record, outcome, data, deadline)
+                .await,
+            label,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -325,11 +383,18 @@ impl Bot {
     ) -> InvokeResponse {
         let retry = || cards::try_again(BUSY, Some(("join", data)));
         let (notice, just_joined) = match &outcome {
-            JoinOutcome::Joined { notice_posted: true } => (None, Some(chat)),
-            JoinOutcome::Joined { notice_posted: false } => (Some(NOTICE_SKIPPED), Some(chat)),
+            JoinOutcome::Joined {
+                notice_posted: true,
+            } => (None, Some(chat)),
+            JoinOutcome::Joined {
+                notice_posted: false,
+            } => (Some(NOTICE_SKIPPED), Some(chat)),
             JoinOutcome::AlreadyMember => (None, None),
             JoinOutcome::Hidden => {
-                return InvokeResponse::card(cards::text_card(&cards::not_found(record.entity, record.id.as_str())))
+                return InvokeResponse::card(cards::text_card(&cards::not_found(
+                    record.entity,
+                    record.id.as_str(),
+                )))
             }
             JoinOutcome::TryAgain => return InvokeResponse::card(retry()),
             JoinOutcome::GraphRefused => {
@@ -340,11 +405,15 @@ impl Bot {
                     type_disabled: false,
                     read_only: false,
                 };
-                return self.refused_card(viewer, chat, record, decision, Some(LOCKED_NOT_CONNECTED)).await;
+                return self
+                    .refused_card(viewer, chat, record, decision, Some(LOCKED_NOT_CONNECTED))
+                    .await;
             }
             JoinOutcome::Refused(decision) => {
                 let reason = names_someone_else(data, viewer).then_some(LOCKED_NOT_YOURS);
-                return self.refused_card(viewer, chat, record, *decision, reason).await;
+                return self
+                    .refused_card(viewer, chat, record, *decision, reason)
+                    .await;
             }
         };
         let roster = self.roster(activity, deadline).await;
@@ -354,7 +423,16 @@ impl Bot {
             notice,
             fresh: false,
         };
-        match show::record_card(&self.facts, viewer, record, record.id.as_str(), options, deadline).await {
+        match show::record_card(
+            &self.facts,
+            viewer,
+            record,
+            record.id.as_str(),
+            options,
+            deadline,
+        )
+        .await
+        {
             Ok(answer) => invoke_answer(answer),
             Err(error) => {
                 tracing::warn!(%error, "joined, but the card could not be redrawn");
@@ -374,14 +452,18 @@ impl Bot {
         notice: Option<&str>,
     ) -> InvokeResponse {
         let cached = self.facts.cached_record(record).await;
-        let known = cached.as_ref().and_then(|r| r.chats.iter().find(|c| c.id == chat.as_str()));
+        let known = cached
+            .as_ref()
+            .and_then(|r| r.chats.iter().find(|c| c.id == chat.as_str()));
         let summary = RecordSummary {
             record: record.clone(),
             name: cached.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
         };
         let entry = ChatEntry {
             chat_id: chat.clone(),
-            topic: known.map(|c| c.topic.clone()).unwrap_or_else(|| "This chat".into()),
+            topic: known
+                .map(|c| c.topic.clone())
+                .unwrap_or_else(|| "This chat".into()),
             member_count: known.map_or(0, |c| c.members.len()),
             decision,
             just_joined: false,
@@ -416,7 +498,12 @@ impl Bot {
         .await;
     }
 
-    async fn send_reply(&self, inbound: &Activity, answer: Answer, deadline: Instant) -> Result<(), ()> {
+    async fn send_reply(
+        &self,
+        inbound: &Activity,
+        answer: Answer,
+        deadline: Instant,
+    ) -> Result<(), ()> {
         let reply = match answer {
             Answer::Text(text) => OutboundActivity::text(text),
             Answer::Card(card) => OutboundActivity::card(card),
@@ -436,13 +523,17 @@ impl Bot {
     }
 }
 
-const NO_IDENTITY: &str = "I can't tell who you are in this conversation, so I can't show records here.";
-const BUSY: &str = "Dynamics 365 or Teams is busy right now, so nothing was changed. Try again in a moment.";
+const NO_IDENTITY: &str =
+    "I can't tell who you are in this conversation, so I can't show records here.";
+const BUSY: &str =
+    "Dynamics 365 or Teams is busy right now, so nothing was changed. Try again in a moment.";
 const GRAPH_REFUSED: &str =
     "Teams didn't let me add you to this chat. Ask a member to add you, or ask your admin to check the bot's permissions.";
 const NOTICE_SKIPPED: &str = "I couldn't post in that chat because the bot isn't installed there; Teams still told its members you were added.";
-const LOCKED_NOT_CONNECTED: &str = "This chat isn't connected to that record, so it can't be joined from here.";
-const LOCKED_NOT_YOURS: &str = "This card was made for someone else. Ask the bot for your own view of the record.";
+const LOCKED_NOT_CONNECTED: &str =
+    "This chat isn't connected to that record, so it can't be joined from here.";
+const LOCKED_NOT_YOURS: &str =
+    "This card was made for someone else. Ask the bot for your own view of the record.";
 
 fn seen_key(activity_id: &str) -> String {
     format!("seen:{activity_id}")
@@ -490,7 +581,10 @@ fn chat_in(data: &Value) -> Option<ChatId> {
 
 /// The record a card action names.
 fn record_in(data: &Value) -> Option<RecordRef> {
-    let text = |keys: &[&str]| keys.iter().find_map(|k| data.get(*k).and_then(Value::as_str));
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| data.get(*k).and_then(Value::as_str))
+    };
     let nested = data.get("record").and_then(Value::as_object);
     let entity = text(&["entity", "entity_type", "entityType", "record_type"])
         .or_else(|| nested.and_then(|r| r.get("entity")).and_then(Value::as_str))?;
@@ -511,7 +605,8 @@ fn names_someone_else(data: &Value, viewer: &Viewer) -> bool {
         };
         object.iter().any(|(key, value)| {
             let key = key.to_ascii_lowercase();
-            let about_a_person = key.contains("user") || key.contains("aad") || key == "from" || key == "caller";
+            let about_a_person =
+                key.contains("user") || key.contains("aad") || key == "from" || key == "caller";
             match value {
                 Value::String(id) if about_a_person => {
                     !id.eq_ignore_ascii_case(viewer.aad.as_str()) && *id != viewer.mri

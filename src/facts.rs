@@ -43,7 +43,9 @@ pub struct ChatFacts {
 
 impl ChatFacts {
     pub fn has_member(&self, aad: &AadObjectId) -> bool {
-        self.members.iter().any(|m| m.eq_ignore_ascii_case(aad.as_str()))
+        self.members
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(aad.as_str()))
     }
 }
 
@@ -120,7 +122,9 @@ impl Facts {
             Some(settings) => settings,
             None => self.load_settings(deadline).await?,
         };
-        let join_enabled = settings.iter().any(|s| s.entity == record.entity && s.enabled);
+        let join_enabled = settings
+            .iter()
+            .any(|s| s.entity == record.entity && s.enabled);
         let access = match cached[1].as_deref().and_then(decode_access) {
             Some(access) => access,
             None => self.load_access(viewer, record, deadline).await?,
@@ -164,7 +168,11 @@ impl Facts {
     }
 
     /// The seller's `systemuser` (cached for an hour).
-    pub async fn user(&self, aad: &AadObjectId, deadline: Instant) -> Result<Option<SystemUser>, FactsError> {
+    pub async fn user(
+        &self,
+        aad: &AadObjectId,
+        deadline: Instant,
+    ) -> Result<Option<SystemUser>, FactsError> {
         let key = format!("user:{}", aad.as_str());
         if let Ok(Some(raw)) = self.store.get(&key).await {
             if let Ok(user) = serde_json::from_str::<SystemUser>(&raw) {
@@ -173,7 +181,12 @@ impl Facts {
         }
         let user = self.dataverse.user_by_aad(aad, deadline).await?;
         if let Some(user) = &user {
-            self.write(&key, serde_json::to_string(user).unwrap_or_default(), USER_TTL).await;
+            self.write(
+                &key,
+                serde_json::to_string(user).unwrap_or_default(),
+                USER_TTL,
+            )
+            .await;
         }
         Ok(user)
     }
@@ -208,8 +221,12 @@ impl Facts {
                 cached.members.push(viewer.as_str().to_owned());
             }
         }
-        self.write(&record_key(record), serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL)
-            .await;
+        self.write(
+            &record_key(record),
+            serde_json::to_string(&facts).unwrap_or_default(),
+            RECORD_TTL,
+        )
+        .await;
     }
 
     async fn load_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
@@ -222,8 +239,12 @@ impl Facts {
                 on: s.enabled,
             })
             .collect();
-        self.write(SETTINGS_KEY, serde_json::to_string(&cached).unwrap_or_default(), SETTINGS_TTL)
-            .await;
+        self.write(
+            SETTINGS_KEY,
+            serde_json::to_string(&cached).unwrap_or_default(),
+            SETTINGS_TTL,
+        )
+        .await;
         Ok(settings)
     }
 
@@ -235,7 +256,9 @@ impl Facts {
         deadline: Instant,
     ) -> Result<Option<Access>, FactsError> {
         let access = match self.user(viewer, deadline).await? {
-            Some(user) if !user.disabled => self.dataverse.access(&user.id, record, deadline).await?,
+            Some(user) if !user.disabled => {
+                self.dataverse.access(&user.id, record, deadline).await?
+            }
             // Unknown or disabled users see nothing.
             _ => Some(Access::default()),
         };
@@ -245,11 +268,16 @@ impl Facts {
             Some(Access { read: true, .. }) => "r",
             Some(_) => "-",
         };
-        self.write(&access_key(viewer, record), encoded.to_owned(), ACCESS_TTL).await;
+        self.write(&access_key(viewer, record), encoded.to_owned(), ACCESS_TTL)
+            .await;
         Ok(access)
     }
 
-    async fn load_record(&self, record: &RecordRef, deadline: Instant) -> Result<Option<RecordFacts>, FactsError> {
+    async fn load_record(
+        &self,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> Result<Option<RecordFacts>, FactsError> {
         let Some(row) = self.dataverse.record(record, deadline).await? else {
             return Ok(None);
         };
@@ -264,14 +292,24 @@ impl Facts {
             name: row.name,
             chats,
         };
-        self.write(&record_key(record), serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL)
-            .await;
+        self.write(
+            &record_key(record),
+            serde_json::to_string(&facts).unwrap_or_default(),
+            RECORD_TTL,
+        )
+        .await;
         Ok(Some(facts))
     }
 
-    async fn load_chat(&self, chat: &ChatId, deadline: Instant) -> Result<Option<ChatFacts>, FactsError> {
-        let (details, members) =
-            futures::try_join!(self.graph.chat(chat, deadline), self.graph.members(chat, deadline))?;
+    async fn load_chat(
+        &self,
+        chat: &ChatId,
+        deadline: Instant,
+    ) -> Result<Option<ChatFacts>, FactsError> {
+        let (details, members) = futures::try_join!(
+            self.graph.chat(chat, deadline),
+            self.graph.members(chat, deadline)
+        )?;
         // A connected chat Graph no longer knows (deleted) is not shown.
         Ok(details.map(|details| ChatFacts {
             id: chat.as_str().to_owned(),
@@ -291,11 +329,20 @@ impl Facts {
 const SETTINGS_KEY: &str = "cfg:joinchat";
 
 fn access_key(viewer: &AadObjectId, record: &RecordRef) -> String {
-    format!("acc:{}:{}:{}", viewer.as_str(), record.entity.logical_name(), record.id.as_str())
+    format!(
+        "acc:{}:{}:{}",
+        viewer.as_str(),
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
 }
 
 fn record_key(record: &RecordRef) -> String {
-    format!("chats:{}:{}", record.entity.logical_name(), record.id.as_str())
+    format!(
+        "chats:{}:{}",
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
 }
 
 fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {
@@ -316,8 +363,14 @@ fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {
 fn decode_access(raw: &str) -> Option<Option<Access>> {
     Some(match raw {
         "x" => None,
-        "rw" => Some(Access { read: true, write: true }),
-        "r" => Some(Access { read: true, write: false }),
+        "rw" => Some(Access {
+            read: true,
+            write: true,
+        }),
+        "r" => Some(Access {
+            read: true,
+            write: false,
+        }),
         "-" => Some(Access::default()),
         _ => return None,
     })

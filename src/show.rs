@@ -87,7 +87,11 @@ pub async fn resolve(
     if rows.is_empty() {
         return Ok(Resolution::NotFound);
     }
-    let candidates = if exact.len() > 1 { exact } else { rows.iter().collect() };
+    let candidates = if exact.len() > 1 {
+        exact
+    } else {
+        rows.iter().collect()
+    };
     Ok(Resolution::Choose(
         candidates
             .into_iter()
@@ -112,12 +116,20 @@ pub async fn record_card(
     options: CardOptions<'_>,
     deadline: Instant,
 ) -> Result<Answer, FactsError> {
-    let view = facts.view(&viewer.aad, record, options.fresh, deadline).await?;
+    let view = facts
+        .view(&viewer.aad, record, options.fresh, deadline)
+        .await?;
     Ok(render(viewer, record, query, &view, &options))
 }
 
 /// Draws a view; pure, so warm refreshes cost nothing but the cache read.
-pub fn render(viewer: &Viewer, record: &RecordRef, query: &str, view: &View, options: &CardOptions<'_>) -> Answer {
+pub fn render(
+    viewer: &Viewer,
+    record: &RecordRef,
+    query: &str,
+    view: &View,
+    options: &CardOptions<'_>,
+) -> Answer {
     let Some(record_facts) = &view.record else {
         return Answer::Text(cards::not_found(record.entity, query));
     };
@@ -138,7 +150,12 @@ pub fn render(viewer: &Viewer, record: &RecordRef, query: &str, view: &View, opt
     }))
 }
 
-fn entries(viewer: &Viewer, view: &View, record: &RecordFacts, just_joined: Option<&ChatId>) -> Vec<ChatEntry> {
+fn entries(
+    viewer: &Viewer,
+    view: &View,
+    record: &RecordFacts,
+    just_joined: Option<&ChatId>,
+) -> Vec<ChatEntry> {
     record
         .chats
         .iter()
@@ -168,6 +185,7 @@ fn entries(viewer: &Viewer, view: &View, record: &RecordFacts, just_joined: Opti
 
 /// The Teams link that opens a chat by its thread id.
 pub fn deep_link(chat: &ChatId) -> String {
-    let encoded = percent_encoding::utf8_percent_encode(chat.as_str(), percent_encoding::NON_ALPHANUMERIC);
+    let encoded =
+        percent_encoding::utf8_percent_encode(chat.as_str(), percent_encoding::NON_ALPHANUMERIC);
     format!("https://teams.microsoft.com/l/chat/{encoded}/0")
 }

@@ -252,6 +252,7 @@ mod tests {
                     chats: &chats,
                     refresh_user_ids: Some(&user_ids),
                     notice: Some("A notice."),
+                    viewer: Some("5a8e2f3c-1b7d-4e9a-8c6f-0d2b4a6e8f10"),
                 }),
             ),
             ("no_chats", no_chats(&record)),

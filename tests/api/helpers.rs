@@ -226,18 +226,25 @@ impl TestApp {
 
     /// `POST /_sandbox/users/{key}/say` → `{status, activities}`.
     pub async fn say(&self, user: &str, text: &str) -> Value {
-        self.control_post(&format!("users/{user}/say"), json!({ "text": text })).await
+        self.control_post(&format!("users/{user}/say"), json!({ "text": text }))
+            .await
     }
 
     pub async fn say_in(&self, user: &str, chat: &str, text: &str) -> Value {
-        self.control_post(&format!("users/{user}/say"), json!({ "text": text, "chat": chat }))
-            .await
+        self.control_post(
+            &format!("users/{user}/say"),
+            json!({ "text": text, "chat": chat }),
+        )
+        .await
     }
 
     /// `POST /_sandbox/users/{key}/invoke` → `{status, body, activities}`.
     pub async fn invoke(&self, user: &str, verb: &str, data: &Value) -> Value {
-        self.control_post(&format!("users/{user}/invoke"), json!({ "verb": verb, "data": data }))
-            .await
+        self.control_post(
+            &format!("users/{user}/invoke"),
+            json!({ "verb": verb, "data": data }),
+        )
+        .await
     }
 
     pub async fn control_post(&self, path: &str, body: Value) -> Value {
@@ -248,7 +255,11 @@ impl TestApp {
             .send()
             .await
             .expect("the control API answers");
-        assert!(response.status().is_success(), "{path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
         response.json().await.expect("JSON")
     }
 
@@ -256,7 +267,10 @@ impl TestApp {
     pub async fn chat(&self, id: &str) -> Value {
         let encoded = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
         self.http
-            .get(format!("{}/_sandbox/chats/{encoded}", self.cloud.base_url()))
+            .get(format!(
+                "{}/_sandbox/chats/{encoded}",
+                self.cloud.base_url()
+            ))
             .send()
             .await
             .unwrap()

@@ -33,12 +33,20 @@ async fn graph_adds(app: &TestApp) -> Vec<Value> {
 async fn wait_for_message(app: &TestApp, chat: &str, needle: &str) -> Value {
     for _ in 0..50 {
         let view = app.chat(chat).await;
-        if view["messages"].as_array().unwrap().iter().any(|m| m["text"].as_str().unwrap_or("").contains(needle)) {
+        if view["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains(needle))
+        {
             return view;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("no message containing {needle:?} in {chat}: {}", app.chat(chat).await);
+    panic!(
+        "no message containing {needle:?} in {chat}: {}",
+        app.chat(chat).await
+    );
 }
 
 async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
@@ -53,7 +61,10 @@ async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
     let answer = app.invoke("alex", "join", &data).await;
     assert_eq!(answer["status"], 200);
     assert_eq!(answer["body"]["statusCode"], 200);
-    assert_eq!(answer["body"]["type"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        answer["body"]["type"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     let joined = words(&answer["body"]["value"]);
     assert!(joined.contains("You joined"), "{joined}");
     assert!(joined.contains("Open chat"));
@@ -65,14 +76,31 @@ async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
     assert_eq!(adds[0]["status"], 201);
 
     let chat = wait_for_message(&app, DEAL_ROOM, "Alex Wu joined the chat").await;
-    let alex = chat["members"].as_array().unwrap().iter().find(|m| m["user"] == "alex").cloned();
-    assert_eq!(alex.expect("alex is a member")["visible_history_start"], FULL_HISTORY);
+    let alex = chat["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"] == "alex")
+        .cloned();
+    assert_eq!(
+        alex.expect("alex is a member")["visible_history_start"],
+        FULL_HISTORY
+    );
     let messages = chat["messages"].as_array().unwrap();
-    assert!(messages.iter().any(|m| m["kind"] == "bot" && m["text"].as_str().unwrap().contains("Alex Wu joined the chat")));
-    assert!(messages.iter().any(|m| m["kind"] == "system"), "Teams' own added event");
+    assert!(messages.iter().any(|m| m["kind"] == "bot"
+        && m["text"]
+            .as_str()
+            .unwrap()
+            .contains("Alex Wu joined the chat")));
+    assert!(
+        messages.iter().any(|m| m["kind"] == "system"),
+        "Teams' own added event"
+    );
 
     let events = app.audit().await;
-    assert!(events.iter().any(|e| e["action"] == "join" && e["outcome"] == "joined" && e["chat"] == DEAL_ROOM));
+    assert!(events
+        .iter()
+        .any(|e| e["action"] == "join" && e["outcome"] == "joined" && e["chat"] == DEAL_ROOM));
 
     // Asked again, the same chat says "You're a member".
     let again = the_card(&app, "alex", EXPANSION).await;
@@ -99,7 +127,10 @@ async fn a_reader_sees_the_chat_locked_as_read_only() {
     assert!(shown.contains("Ask a member to add you"));
     assert!(!shown.contains("Ask your admin"), "the type is enabled");
     assert!(!shown.contains("Hover over to join this chat"));
-    assert!(join_data(&card, DEAL_ROOM).is_none(), "no Join for a reader");
+    assert!(
+        join_data(&card, DEAL_ROOM).is_none(),
+        "no Join for a reader"
+    );
     assert!(graph_adds(&app).await.is_empty());
 }
 
@@ -129,7 +160,9 @@ async fn read_only_and_a_type_not_enabled_show_both_causes() {
 #[tokio::test]
 async fn no_read_access_reveals_exactly_what_not_found_reveals() {
     let app = spawn_app(StoreKind::Memory).await;
-    let hidden = app.say("lee", "chats for lead Contoso Coffee expansion").await;
+    let hidden = app
+        .say("lee", "chats for lead Contoso Coffee expansion")
+        .await;
     let missing = app.say("lee", "chats for lead Nonexistent Company").await;
     let hidden_text = texts(&hidden["activities"]).join("");
     let missing_text = texts(&missing["activities"]).join("");
@@ -141,11 +174,19 @@ async fn no_read_access_reveals_exactly_what_not_found_reveals() {
     assert!(!hidden_text.contains("deal room"));
 
     // By id too: an id lee cannot read and an id that does not exist read alike.
-    let by_id = app.say("lee", "chats for lead 8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b").await;
-    let no_id = app.say("lee", "chats for lead 00000000-0000-4000-8000-000000000001").await;
+    let by_id = app
+        .say("lee", "chats for lead 8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b")
+        .await;
+    let no_id = app
+        .say("lee", "chats for lead 00000000-0000-4000-8000-000000000001")
+        .await;
     assert_eq!(
-        texts(&by_id["activities"]).join("").replace("8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b", "ID"),
-        texts(&no_id["activities"]).join("").replace("00000000-0000-4000-8000-000000000001", "ID"),
+        texts(&by_id["activities"])
+            .join("")
+            .replace("8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b", "ID"),
+        texts(&no_id["activities"])
+            .join("")
+            .replace("00000000-0000-4000-8000-000000000001", "ID"),
     );
 }
 
@@ -163,7 +204,11 @@ async fn a_member_sees_youre_a_member_and_open_chat() {
 async fn a_record_without_chats_says_so() {
     let app = spawn_app(StoreKind::Memory).await;
     let shown = words(&the_card(&app, "alex", "chats for opportunity Fabrikam office refit").await);
-    assert!(shown.to_lowercase().contains("no connected chats") || shown.to_lowercase().contains("no chats"), "{shown}");
+    assert!(
+        shown.to_lowercase().contains("no connected chats")
+            || shown.to_lowercase().contains("no chats"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
@@ -171,10 +216,18 @@ async fn a_record_with_several_chats_shows_each_with_its_own_view() {
     let app = spawn_app(StoreKind::Memory).await;
     let card = the_card(&app, "alex", "chats for opportunity Contoso Coffee fit-out").await;
     let shown = words(&card);
-    for topic in ["Fit-out planning", "Fit-out — supplier quotes", "Fit-out — site visits", "Contoso Coffee — pricing"] {
+    for topic in [
+        "Fit-out planning",
+        "Fit-out — supplier quotes",
+        "Fit-out — site visits",
+        "Contoso Coffee — pricing",
+    ] {
         assert!(shown.contains(topic), "{topic}: {shown}");
     }
-    assert!(shown.contains("You're a member"), "alex is in the suppliers chat");
+    assert!(
+        shown.contains("You're a member"),
+        "alex is in the suppliers chat"
+    );
     assert!(join_data(&card, "19:fit-out-planning@thread.v2").is_some());
 }
 
@@ -183,7 +236,10 @@ async fn similar_names_answer_with_a_choice_of_readable_records_only() {
     let app = spawn_app(StoreKind::Memory).await;
     let card = the_card(&app, "alex", "join chat for lead contoso coffee").await;
     let shown = words(&card);
-    assert!(shown.contains("Contoso Coffee expansion") && shown.contains("Contoso Coffee renewal"), "{shown}");
+    assert!(
+        shown.contains("Contoso Coffee expansion") && shown.contains("Contoso Coffee renewal"),
+        "{shown}"
+    );
     assert!(executes(&card).iter().all(|a| a["verb"] == "show"));
     // jo reads only the expansion: no choice, and the renewal is never named.
     let for_jo = the_card(&app, "jo", "join chat for lead contoso coffee").await;
@@ -197,13 +253,30 @@ async fn a_tampered_chat_id_is_refused_without_any_graph_call() {
     let app = spawn_app(StoreKind::Memory).await;
     let card = the_card(&app, "alex", EXPANSION).await;
     let data = join_data(&card, DEAL_ROOM).unwrap();
-    let tampered: Value = serde_json::from_str(&data.to_string().replace(DEAL_ROOM, "19:contoso-ltd-account-team@thread.v2")).unwrap();
+    let tampered: Value = serde_json::from_str(
+        &data
+            .to_string()
+            .replace(DEAL_ROOM, "19:contoso-ltd-account-team@thread.v2"),
+    )
+    .unwrap();
     let graph_before = app.calls_to("graph").await.len();
     let answer = app.invoke("alex", "join", &tampered).await;
-    assert!(words(&answer["body"]["value"]).contains("The chat is locked"), "{answer}");
-    assert_eq!(app.calls_to("graph").await.len(), graph_before, "no Graph call at all");
+    assert!(
+        words(&answer["body"]["value"]).contains("The chat is locked"),
+        "{answer}"
+    );
+    assert_eq!(
+        app.calls_to("graph").await.len(),
+        graph_before,
+        "no Graph call at all"
+    );
     let events = app.audit().await;
-    assert!(events.iter().any(|e| e["action"] == "join" && e["reason"] == "not_connected"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "join" && e["reason"] == "not_connected"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -218,7 +291,11 @@ async fn a_reader_replaying_a_writers_join_is_refused() {
     assert_eq!(app.calls_to("graph").await.len(), graph_before);
     let chat = app.chat(DEAL_ROOM).await;
     assert!(!chat["members"].to_string().contains("\"jo\""));
-    assert!(app.audit().await.iter().any(|e| e["action"] == "join" && e["outcome"] == "locked"));
+    assert!(app
+        .audit()
+        .await
+        .iter()
+        .any(|e| e["action"] == "join" && e["outcome"] == "locked"));
 }
 
 #[tokio::test]
@@ -230,9 +307,16 @@ async fn a_user_id_in_the_data_other_than_the_caller_is_refused() {
     data["user_id"] = jo["aad_object_id"].clone();
     let graph_before = app.calls_to("graph").await.len();
     let answer = app.invoke("alex", "join", &data).await;
-    assert!(words(&answer["body"]["value"]).contains("The chat is locked"), "{answer}");
+    assert!(
+        words(&answer["body"]["value"]).contains("The chat is locked"),
+        "{answer}"
+    );
     assert_eq!(app.calls_to("graph").await.len(), graph_before);
-    assert!(app.audit().await.iter().any(|e| e["action"] == "join" && e["reason"] == "tampered_user"));
+    assert!(app
+        .audit()
+        .await
+        .iter()
+        .any(|e| e["action"] == "join" && e["reason"] == "tampered_user"));
 }
 
 #[tokio::test]
@@ -240,10 +324,16 @@ async fn a_double_click_adds_once() {
     let app = spawn_app(StoreKind::Redis).await;
     let card = the_card(&app, "alex", EXPANSION).await;
     let data = join_data(&card, DEAL_ROOM).unwrap();
-    let (first, second) = tokio::join!(app.invoke("alex", "join", &data), app.invoke("alex", "join", &data));
+    let (first, second) = tokio::join!(
+        app.invoke("alex", "join", &data),
+        app.invoke("alex", "join", &data)
+    );
     for answer in [&first, &second] {
         let shown = words(&answer["body"]["value"]);
-        assert!(shown.contains("You joined") || shown.contains("You're a member"), "{shown}");
+        assert!(
+            shown.contains("You joined") || shown.contains("You're a member"),
+            "{shown}"
+        );
     }
     assert_eq!(graph_adds(&app).await.len(), 1);
 }
@@ -253,12 +343,23 @@ async fn graph_throttling_is_retried_after_retry_after() {
     let app = spawn_app(StoreKind::Memory).await;
     let card = the_card(&app, "alex", EXPANSION).await;
     let data = join_data(&card, DEAL_ROOM).unwrap();
-    app.fault(json!({"service": "graph", "status": 429, "retry_after": 1, "count": 1})).await;
+    app.fault(json!({"service": "graph", "status": 429, "retry_after": 1, "count": 1}))
+        .await;
     let answer = app.invoke("alex", "join", &data).await;
-    assert!(words(&answer["body"]["value"]).contains("You joined"), "{answer}");
+    assert!(
+        words(&answer["body"]["value"]).contains("You joined"),
+        "{answer}"
+    );
     let graph = app.calls_to("graph").await;
     assert!(graph.iter().any(|c| c["status"] == 429));
-    assert_eq!(graph_adds(&app).await.iter().filter(|c| c["status"] == 201).count(), 1);
+    assert_eq!(
+        graph_adds(&app)
+            .await
+            .iter()
+            .filter(|c| c["status"] == 201)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -266,7 +367,8 @@ async fn dataverse_unavailable_means_a_try_again_card_and_no_join() {
     let app = spawn_app(StoreKind::Memory).await;
     let card = the_card(&app, "alex", EXPANSION).await;
     let data = join_data(&card, DEAL_ROOM).unwrap();
-    app.fault(json!({"service": "dataverse", "status": 503})).await;
+    app.fault(json!({"service": "dataverse", "status": 503}))
+        .await;
     let answer = app.invoke("alex", "join", &data).await;
     let shown = words(&answer["body"]["value"]);
     assert!(shown.to_lowercase().contains("try again"), "{shown}");
