@@ -19,7 +19,7 @@ use crate::{
     http::Metrics,
     join::{JoinOutcome, JoinRequest, Joiner},
     policy::Decision,
-    show::{self, Answer, CardOptions, Resolution, Viewer},
+    show::{self, Answer, CardOptions, Marks, Resolution, Viewer},
     store::Store,
     teams::{
         Activity, ActivityType, AdaptiveCardInvoke, InvokeResponse, OutboundActivity,
@@ -29,8 +29,6 @@ use crate::{
 
 /// Teams redelivers for a while; remember ids a little longer than that.
 const SEEN_TTL: Duration = Duration::from_secs(600);
-/// A group chat's roster, for `refresh.userIds`.
-const ROSTER_TTL: Duration = Duration::from_secs(600);
 
 /// What the HTTP layer answers once the bot is done.
 #[derive(Debug)]
@@ -78,17 +76,21 @@ impl Bot {
 
     pub async fn handle(&self, activity: Activity) -> Reply {
         let kind = activity.kind.as_str().to_owned();
-        let first_delivery = self.mark_seen(&activity).await;
-        let (reply, outcome) = match (&activity.kind, first_delivery) {
-            (ActivityType::Message, false) => (Reply::Accepted, "duplicate"),
-            (ActivityType::Message, true) => self.on_message(&activity).await,
-            (ActivityType::Invoke, first) => self.on_invoke(&activity, first).await,
-            (ActivityType::ConversationUpdate | ActivityType::InstallationUpdate, _) => {
+        let (reply, outcome) = match &activity.kind {
+            ActivityType::Message => {
+                if self.mark_seen(&activity).await {
+                    self.on_message(&activity).await
+                } else {
+                    (Reply::Accepted, "duplicate")
+                }
+            }
+            ActivityType::Invoke => self.on_invoke(&activity).await,
+            ActivityType::ConversationUpdate | ActivityType::InstallationUpdate => {
                 (Reply::Accepted, "noted")
             }
-            (ActivityType::Other(_), _) => (Reply::Accepted, "ignored"),
+            ActivityType::Other(_) => (Reply::Accepted, "ignored"),
         };
-        if matches!(reply, Reply::Unavailable) && first_delivery {
+        if matches!(reply, Reply::Unavailable) {
             // Let Teams' retry do the work we could not finish.
             self.forget_seen(&activity).await;
         }
@@ -176,12 +178,17 @@ impl Bot {
             }
             Resolution::Record(record) => record,
         };
-        let roster = self.roster(activity, deadline).await;
-        let options = CardOptions {
-            refresh_user_ids: roster.as_deref(),
-            ..CardOptions::default()
-        };
-        match show::record_card(&self.facts, viewer, &record, &query, options, deadline).await {
+        match self
+            .record_card(
+                activity,
+                viewer,
+                &record,
+                &query,
+                Marks::default(),
+                deadline,
+            )
+            .await
+        {
             Ok(answer) => {
                 self.audit_show("show", viewer, &record, &answer).await;
                 (answer, "show")
@@ -190,21 +197,45 @@ impl Bot {
         }
     }
 
-    /// Who sees a card posted here: in a group chat, its members (so each gets
-    /// their own view); in a 1:1 chat, nobody else.
-    async fn roster(&self, activity: &Activity, deadline: Instant) -> Option<Vec<String>> {
-        if activity.conversation.is_personal() {
-            return Some(vec![activity.from.id.clone()]).filter(|ids| !ids[0].is_empty());
-        }
-        let key = format!("roster:{}", activity.conversation.id);
-        if let Ok(Some(cached)) = self.store.get(&key).await {
-            if let Ok(ids) = serde_json::from_str::<Vec<String>>(&cached) {
-                return Some(ids);
-            }
-        }
+    /// The card of a record's chats for `viewer`, with `refresh.userIds` set
+    /// to who sees it here: in a group chat its members (each gets their own
+    /// view), in a 1:1 chat the viewer. Warm, this is one store round trip.
+    async fn record_card(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        record: &RecordRef,
+        query: &str,
+        marks: Marks<'_>,
+        deadline: Instant,
+    ) -> Result<Answer, FactsError> {
+        let group =
+            (!activity.conversation.is_personal()).then_some(activity.conversation.id.as_str());
+        let view = self
+            .facts
+            .view(&viewer.aad, record, group, false, deadline)
+            .await?;
+        let roster = match (group, &view.roster) {
+            (None, _) => Some(vec![viewer.mri.clone()]).filter(|_| !viewer.mri.is_empty()),
+            (Some(_), Some(cached)) => Some(cached.clone()),
+            (Some(conversation), None) => self.fetch_roster(activity, conversation, deadline).await,
+        };
+        let options = CardOptions {
+            refresh_user_ids: roster.as_deref(),
+            marks,
+        };
+        Ok(show::render(viewer, record, query, &view, &options))
+    }
+
+    async fn fetch_roster(
+        &self,
+        activity: &Activity,
+        conversation: &str,
+        deadline: Instant,
+    ) -> Option<Vec<String>> {
         match self
             .connector
-            .members(&activity.service_url, &activity.conversation.id, deadline)
+            .members(&activity.service_url, conversation, deadline)
             .await
         {
             Ok(members) => {
@@ -213,21 +244,13 @@ impl Bot {
                     .map(|m| m.id)
                     .take(cards::MAX_REFRESH_USER_IDS)
                     .collect();
-                if let Err(error) = self
-                    .store
-                    .set(
-                        &key,
-                        &serde_json::to_string(&ids).unwrap_or_default(),
-                        ROSTER_TTL,
-                    )
-                    .await
-                {
-                    tracing::warn!(%error, "roster not cached");
-                }
+                self.facts.remember_roster(conversation, &ids).await;
                 Some(ids)
             }
             Err(error) => {
-                tracing::warn!(%error, "roster unavailable; the card refreshes for everyone");
+                // Without `userIds` Teams refreshes the card for everyone in a
+                // small chat, which is still right.
+                tracing::warn!(%error, "roster unavailable");
                 None
             }
         }
@@ -235,7 +258,7 @@ impl Bot {
 
     // ---- invokes --------------------------------------------------------------------
 
-    async fn on_invoke(&self, activity: &Activity, first_delivery: bool) -> (Reply, &'static str) {
+    async fn on_invoke(&self, activity: &Activity) -> (Reply, &'static str) {
         if activity.name.as_deref() != Some(ADAPTIVE_CARD_ACTION) {
             return (
                 Reply::Invoke(InvokeResponse::error(
@@ -279,9 +302,14 @@ impl Bot {
         let deadline = Instant::now() + self.budget;
         let data = &invoke.action.data;
         let (response, outcome) = match invoke.action.verb.as_str() {
-            // A redelivered join changes nothing: answer with the current card.
-            "join" if first_delivery => self.join(activity, &viewer, data, deadline).await,
-            "join" | "refresh" | "show" => self.refresh(activity, &viewer, data, deadline).await,
+            // Refreshes change nothing, so they skip dedupe: warm, a refresh
+            // costs one store round trip. A redelivered join changes nothing
+            // either: it is answered with the current card.
+            "refresh" | "show" => self.refresh(activity, &viewer, data, deadline).await,
+            "join" if self.mark_seen(activity).await => {
+                self.join(activity, &viewer, data, deadline).await
+            }
+            "join" => self.refresh(activity, &viewer, data, deadline).await,
             _ => (
                 InvokeResponse::error(400, "UnknownVerb", "This card action is not supported."),
                 "unknown_verb",
@@ -303,20 +331,16 @@ impl Bot {
                 "bad_data",
             );
         };
-        let roster = self.roster(activity, deadline).await;
-        let options = CardOptions {
-            refresh_user_ids: roster.as_deref(),
-            ..CardOptions::default()
-        };
-        match show::record_card(
-            &self.facts,
-            viewer,
-            &record,
-            record.id.as_str(),
-            options,
-            deadline,
-        )
-        .await
+        match self
+            .record_card(
+                activity,
+                viewer,
+                &record,
+                record.id.as_str(),
+                Marks::default(),
+                deadline,
+            )
+            .await
         {
             Ok(answer) => (invoke_answer(answer), "refresh"),
             Err(error) => {
@@ -416,22 +440,19 @@ impl Bot {
                     .await;
             }
         };
-        let roster = self.roster(activity, deadline).await;
-        let options = CardOptions {
-            refresh_user_ids: roster.as_deref(),
-            just_joined,
-            notice,
-            fresh: false,
-        };
-        match show::record_card(
-            &self.facts,
-            viewer,
-            record,
-            record.id.as_str(),
-            options,
-            deadline,
-        )
-        .await
+        match self
+            .record_card(
+                activity,
+                viewer,
+                record,
+                record.id.as_str(),
+                Marks {
+                    just_joined,
+                    notice,
+                },
+                deadline,
+            )
+            .await
         {
             Ok(answer) => invoke_answer(answer),
             Err(error) => {

@@ -21,6 +21,7 @@ const USER_TTL: Duration = Duration::from_secs(3600);
 const SETTINGS_TTL: Duration = Duration::from_secs(300);
 const ACCESS_TTL: Duration = Duration::from_secs(60);
 const RECORD_TTL: Duration = Duration::from_secs(60);
+const ROSTER_TTL: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
@@ -63,6 +64,8 @@ pub struct View {
     pub join_enabled: bool,
     /// `None` when the record does not exist or the viewer cannot read it.
     pub record: Option<RecordFacts>,
+    /// The cached roster of the conversation asked about, if any (see `roster_key`).
+    pub roster: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -98,26 +101,36 @@ impl Facts {
 
     /// What `viewer` may see of `record`. `fresh` skips the cache (but still
     /// refreshes it).
+    ///
+    /// `roster_of` names a group conversation whose cached roster (Teams user
+    /// ids for `refresh.userIds`) is read in the same round trip.
     pub async fn view(
         &self,
         viewer: &AadObjectId,
         record: &RecordRef,
+        roster_of: Option<&str>,
         fresh: bool,
         deadline: Instant,
     ) -> Result<View, FactsError> {
-        let keys = [
+        let mut keys = vec![
             SETTINGS_KEY.to_owned(),
             access_key(viewer, record),
             record_key(record),
         ];
+        keys.extend(roster_of.map(roster_key));
         let cached = if fresh {
-            vec![None, None, None]
+            vec![None; keys.len()]
         } else {
+            // The warm path: this one MGET is all the I/O a card refresh needs.
             self.store.get_many(&keys).await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "cache read failed; asking Dataverse");
-                vec![None, None, None]
+                vec![None; keys.len()]
             })
         };
+        let roster = cached
+            .get(3)
+            .and_then(Option::as_deref)
+            .and_then(|raw| serde_json::from_str::<Vec<String>>(raw).ok());
         let settings = match cached[0].as_deref().and_then(decode_settings) {
             Some(settings) => settings,
             None => self.load_settings(deadline).await?,
@@ -134,6 +147,7 @@ impl Facts {
                 access: access.unwrap_or_default(),
                 join_enabled,
                 record: None,
+                roster,
             });
         };
         let record_facts = match cached[2]
@@ -147,7 +161,15 @@ impl Facts {
             access,
             join_enabled,
             record: record_facts,
+            roster,
         })
+    }
+
+    /// Remembers a group conversation's roster for later refreshes.
+    pub async fn remember_roster(&self, conversation: &str, user_ids: &[String]) {
+        let value = serde_json::to_string(user_ids).unwrap_or_default();
+        self.write(&roster_key(conversation), value, ROSTER_TTL)
+            .await;
     }
 
     /// The Join chat switch of every record type (cached).
@@ -343,6 +365,10 @@ fn record_key(record: &RecordRef) -> String {
         record.entity.logical_name(),
         record.id.as_str()
     )
+}
+
+fn roster_key(conversation: &str) -> String {
+    format!("roster:{conversation}")
 }
 
 fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {

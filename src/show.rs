@@ -42,10 +42,14 @@ pub enum Answer {
 #[derive(Default)]
 pub struct CardOptions<'a> {
     pub refresh_user_ids: Option<&'a [String]>,
+    pub marks: Marks<'a>,
+}
+
+/// What just happened, to be shown on the card.
+#[derive(Default, Clone, Copy)]
+pub struct Marks<'a> {
     pub just_joined: Option<&'a ChatId>,
     pub notice: Option<&'a str>,
-    /// Skip the cache (but refresh it).
-    pub fresh: bool,
 }
 
 pub async fn resolve(
@@ -106,22 +110,6 @@ pub async fn resolve(
     ))
 }
 
-/// The card of a record's chats for `viewer`; `query` is echoed when the
-/// record is hidden from them.
-pub async fn record_card(
-    facts: &Facts,
-    viewer: &Viewer,
-    record: &RecordRef,
-    query: &str,
-    options: CardOptions<'_>,
-    deadline: Instant,
-) -> Result<Answer, FactsError> {
-    let view = facts
-        .view(&viewer.aad, record, options.fresh, deadline)
-        .await?;
-    Ok(render(viewer, record, query, &view, &options))
-}
-
 /// Draws a view; pure, so warm refreshes cost nothing but the cache read.
 pub fn render(
     viewer: &Viewer,
@@ -137,7 +125,7 @@ pub fn render(
         record: record.clone(),
         name: record_facts.name.clone(),
     };
-    let chats = entries(viewer, view, record_facts, options.just_joined);
+    let chats = entries(viewer, view, record_facts, options.marks.just_joined);
     if chats.is_empty() {
         return Answer::Card(cards::no_chats(&summary));
     }
@@ -145,7 +133,7 @@ pub fn render(
         record: &summary,
         chats: &chats,
         refresh_user_ids: options.refresh_user_ids,
-        notice: options.notice,
+        notice: options.marks.notice,
         viewer: Some(viewer.aad.as_str()),
     }))
 }
