@@ -12,6 +12,7 @@ mod sandbox_entra;
 mod sandbox_faults;
 mod sandbox_graph;
 mod sandbox_world;
+mod scale;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
