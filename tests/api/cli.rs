@@ -61,7 +61,13 @@ async fn the_sandbox_binary_answers_help_through_the_control_api() {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_joinchat"))
-        .args(["sandbox", "--listen", "127.0.0.1:0", "--cloud-listen", "127.0.0.1:0"])
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--cloud-listen",
+            "127.0.0.1:0",
+        ])
         .env_remove("JOINCHAT_REDIS_URL")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -85,10 +91,19 @@ async fn the_sandbox_binary_answers_help_through_the_control_api() {
         }
     })
     .await;
-    assert!(started.is_ok(), "the sandbox printed its addresses in time:\n{printed}");
+    assert!(
+        started.is_ok(),
+        "the sandbox printed its addresses in time:\n{printed}"
+    );
     let cloud = cloud.unwrap_or_else(|| panic!("no cloud address in:\n{printed}"));
-    assert!(printed.contains("/console"), "it says what to open:\n{printed}");
-    assert!(printed.matches("curl").count() >= 3, "three example commands:\n{printed}");
+    assert!(
+        printed.contains("/console"),
+        "it says what to open:\n{printed}"
+    );
+    assert!(
+        printed.matches("curl").count() >= 3,
+        "three example commands:\n{printed}"
+    );
 
     let http = reqwest::Client::new();
     for user in ["alex", "jo"] {
@@ -105,7 +120,14 @@ async fn the_sandbox_binary_answers_help_through_the_control_api() {
         let text = answer["activities"][0]["text"].as_str().unwrap_or_default();
         assert!(text.contains("join chat for"), "{answer}");
     }
-    let world: serde_json::Value = http.get(format!("{cloud}/_sandbox/world")).send().await.unwrap().json().await.unwrap();
+    let world: serde_json::Value = http
+        .get(format!("{cloud}/_sandbox/world"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(!world.to_string().contains("password"));
     child.kill().await.ok();
 }

@@ -1,6 +1,7 @@
 //! The black-box suite: one binary, one way in (`helpers::spawn_app` for the
 //! bot and its cloud, `sandbox_helpers` for the cloud alone).
 
+mod admin;
 mod cards;
 mod cli;
 mod front_door;
