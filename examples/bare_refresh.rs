@@ -205,8 +205,8 @@ async fn messages(state: web::Data<State>, request: HttpRequest, body: web::Byte
     let Ok(activity) = serde_json::from_slice::<Activity>(&body) else {
         return HttpResponse::BadRequest().json(json!({"error": "bad_request"}));
     };
-    let endorsed = claims.endorsements.is_empty()
-        || claims.endorsements.iter().any(|e| *e == activity.channel_id);
+    let endorsed =
+        claims.endorsements.is_empty() || claims.endorsements.contains(&activity.channel_id);
     if !endorsed || claims.serviceurl.as_deref() != Some(activity.service_url.as_str()) {
         return HttpResponse::Unauthorized().json(json!({"error": "unauthorized"}));
     }
@@ -228,7 +228,10 @@ async fn messages(state: web::Data<State>, request: HttpRequest, body: web::Byte
     let mut command = redis::cmd("MGET");
     command
         .arg(format!("{prefix}cfg:joinchat"))
-        .arg(format!("{prefix}acc:{aad}:{}:{}", data.entity, data.record_id))
+        .arg(format!(
+            "{prefix}acc:{aad}:{}:{}",
+            data.entity, data.record_id
+        ))
         .arg(format!("{prefix}chats:{}:{}", data.entity, data.record_id));
     let mut connection = state.redis.clone();
     let values: Vec<Option<String>> = match command.query_async(&mut connection).await {
@@ -248,7 +251,11 @@ async fn messages(state: web::Data<State>, request: HttpRequest, body: web::Byte
 }
 
 fn authenticate(state: &State, request: &HttpRequest) -> Option<Claims> {
-    let header = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let token = header.strip_prefix("Bearer ")?;
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let cached = state
