@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bot;
+pub mod card_data;
 pub mod cards;
 pub mod commands;
 pub mod config;
