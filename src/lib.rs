@@ -82,6 +82,10 @@ impl App {
                 config.tunables.unknown_kid_cooldown,
             )
         });
+        channel_keys.spawn_refresher();
+        if let Some(keys) = &emulator_keys {
+            keys.spawn_refresher();
+        }
         let auth = ChannelAuth::new(
             config.app_id.clone(),
             channel_keys,
