@@ -196,6 +196,12 @@ impl Admins {
         }
     }
 
+    pub async fn forget(&self, aad: &AadObjectId) {
+        if let Err(error) = self.store.delete(&format!("ref:{}", aad.as_str())).await {
+            tracing::warn!(%error, "conversation reference not dropped");
+        }
+    }
+
     async fn reference(&self, aad: &str) -> Option<ConversationRef> {
         let raw = self
             .store

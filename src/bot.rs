@@ -105,6 +105,10 @@ impl Bot {
                 }
             }
             ActivityType::Invoke => self.on_invoke(&activity).await,
+            ActivityType::InstallationUpdate if activity.action.as_deref() == Some("remove") => {
+                self.forget_conversation(&activity).await;
+                (Reply::Accepted, "uninstalled")
+            }
             ActivityType::ConversationUpdate | ActivityType::InstallationUpdate => {
                 self.remember_conversation(&activity).await;
                 (Reply::Accepted, "noted")
@@ -161,6 +165,13 @@ impl Bot {
             user_id: activity.from.id.clone(),
         };
         self.admins.remember(&viewer.aad, &reference).await;
+    }
+
+    /// The bot was removed: it can no longer reach this person 1:1.
+    async fn forget_conversation(&self, activity: &Activity) {
+        if let Some(viewer) = viewer(activity).filter(|_| activity.conversation.is_personal()) {
+            self.admins.forget(&viewer.aad).await;
+        }
     }
 
     async fn on_message(&self, activity: &Activity) -> (Reply, &'static str) {
