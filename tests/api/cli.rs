@@ -163,7 +163,11 @@ fn a_bad_world_file_stops_the_sandbox_naming_the_line() {
 /// The Teams app manifest advertises only commands the bot understands.
 #[test]
 fn the_teams_manifest_lists_commands_the_bot_understands() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/teams/manifest.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/manifests/teams/manifest.json"
+    ))
+    .unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     assert_eq!(manifest["manifestVersion"], "1.17");
     let bot = &manifest["bots"][0];
@@ -176,7 +180,11 @@ fn the_teams_manifest_lists_commands_the_bot_understands() {
         assert_ne!(parsed, joinchat::commands::Command::Unknown, "{title}");
     }
     for icon in ["color.png", "outline.png"] {
-        let bytes = std::fs::read(format!("{}/manifests/teams/{icon}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let bytes = std::fs::read(format!(
+            "{}/manifests/teams/{icon}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{icon}");
     }
 }
