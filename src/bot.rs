@@ -123,7 +123,12 @@ impl Bot {
             .outcomes
             .with_label_values(&[&kind, outcome])
             .inc();
-        tracing::info!(outcome, "activity handled");
+        // Card refreshes are the hot path and change nothing: not worth a line each.
+        if outcome == "refresh" {
+            tracing::debug!(outcome, "activity handled");
+        } else {
+            tracing::info!(outcome, "activity handled");
+        }
         reply
     }
 
