@@ -21,7 +21,6 @@ use std::{
 use base64::Engine;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::keys::{KeySource, SigningKey};
 
@@ -177,7 +176,7 @@ impl ChannelAuth {
             Some(("Bearer", token)) if !token.is_empty() && !token.contains(' ') => token,
             _ => return Err(AuthFailure::MalformedHeader),
         };
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = token_digest(token);
         self.forget_if_keys_changed();
         if let Some(hit) = self.verified.get(&digest) {
             if now() <= hit.expires_at + CLOCK_SKEW_SECS {
@@ -267,6 +266,15 @@ impl ChannelAuth {
             from_emulator,
         })
     }
+}
+
+/// SHA-256 of the whole token: the verified-token cache's key. A
+/// cryptographic hash, so no forged token can be aimed at a cached entry.
+fn token_digest(token: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
 }
 
 /// The `iss` claim read without verification, only to pick a key source.
