@@ -24,7 +24,7 @@ mod state;
 mod world;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -32,6 +32,7 @@ use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use futures::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Serialize;
 use uuid::Uuid;
@@ -67,6 +68,13 @@ pub struct CloudUrls {
     pub connector: String,
 }
 
+/// Where `GET /_sandbox/audit` reads the bot's recent audit events from:
+/// each event a list of `(field, value)` pairs, oldest first. The cloud cannot
+/// see the bot's store: whoever runs both (the `sandbox` command) hands it
+/// this reader.
+pub type AuditSource =
+    Arc<dyn Fn() -> BoxFuture<'static, Vec<Vec<(String, String)>>> + Send + Sync>;
+
 /// A running simulated cloud. Cheap to clone.
 #[derive(Clone)]
 pub struct Cloud {
@@ -88,6 +96,8 @@ pub(crate) struct Shared {
     pub entra_key: Arc<KeyPair>,
     pub dataverse_ids: DataverseIds,
     pub http: reqwest::Client,
+    /// `None` for a cloud running alone: its audit view is empty.
+    pub audit_source: RwLock<Option<AuditSource>>,
 }
 
 impl Shared {
@@ -143,6 +153,7 @@ impl Cloud {
             entra_key,
             dataverse_ids: DataverseIds::generate(),
             http,
+            audit_source: RwLock::new(None),
         });
         let data = web::Data::from(Arc::clone(&shared));
         let server = HttpServer::new(move || {
@@ -197,6 +208,15 @@ impl Cloud {
     /// Where `say`/`invoke` send activities (the bot's `/api/messages`).
     pub fn set_bot_endpoint(&self, url: String) {
         self.shared.lock().bot_endpoint = url;
+    }
+
+    /// Gives `GET /_sandbox/audit` (and so the console) the bot's audit trail.
+    pub fn set_audit_source(&self, source: AuditSource) {
+        *self
+            .shared
+            .audit_source
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(source);
     }
 
     /// Whether Graph lets the bot be installed into chats (default: yes).

@@ -1,0 +1,615 @@
+// The sandbox console: be anyone in the world, talk to the bot in your 1:1 chat,
+// click its Adaptive Cards, and watch the group chats and the audit trail.
+//
+// It talks only to the control API (/_sandbox/...), as any other client would.
+// Cards are rendered by Microsoft's `adaptivecards` renderer when it is loaded
+// (window.AdaptiveCards); without it they are shown as plain text and buttons.
+
+const CARD_TYPE = "application/vnd.microsoft.card.adaptive";
+const MESSAGE_TYPE = "application/vnd.microsoft.activity.message";
+const ERROR_TYPE = "application/vnd.microsoft.error";
+const ENTIRE_HISTORY = "0001-01-01T00:00:00Z";
+const POLL_MS = 1000;
+const REQUEST_TIMEOUT_MS = 30000;
+
+/** Validation events the renderer raised while parsing or checking cards; tests expect none. */
+window.consoleRenderWarnings = [];
+
+const AC = window.AdaptiveCards;
+
+const state = {
+  world: null,
+  current: null,
+  /** user key → { list: <li> container element, loaded: Promise } */
+  transcripts: new Map(),
+  /** user key → Map(activity id → message element) */
+  botMessages: new Map(),
+  chats: new Map(),
+  version: -1,
+  busy: false,
+};
+
+// ---- control API ---------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    throw new Error((json && json.error) || `${method} ${path} answered ${response.status}`);
+  }
+  return json;
+}
+
+const enc = encodeURIComponent;
+
+// ---- small DOM helpers ---------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function escapeHtml(text) {
+  return String(text)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+/** The little Markdown Teams messages use: bold, italics, code, links, bullets, line breaks. */
+function markdown(text) {
+  return escapeHtml(text)
+    .split("\n")
+    .map((line) => line.replace(/^\s*[-*] /, "• "))
+    .join("\n")
+    .replace(/`([^`]+)`/g, "<code>$1</code>")
+    .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>')
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/(^|[\s(])_([^_]+)_(?=[\s).,!?]|$)/g, "$1<em>$2</em>")
+    .replace(/\n/g, "<br>");
+}
+
+function setStatus(text) {
+  document.getElementById("status").textContent = text;
+}
+
+function showLoadError(text) {
+  const banner = document.getElementById("load-error");
+  banner.textContent = text;
+  banner.hidden = !text;
+}
+
+function userByKey(key) {
+  return state.world.users.find((user) => user.key === key);
+}
+
+function nameOf(key) {
+  if (key === "bot") return "joinchat";
+  if (key === "system") return "Teams";
+  const user = userByKey(key);
+  return user ? user.name : key;
+}
+
+function nameOfAad(aad) {
+  const user = state.world.users.find((u) => u.aad_object_id === aad);
+  return user ? user.name : aad;
+}
+
+// ---- people --------------------------------------------------------------------------
+
+const ROLE_ORDER = { owner: 0, write: 1, read: 2 };
+
+function rolesOf(key) {
+  return state.world.records
+    .filter((record) => record.access && record.access[key])
+    .map((record) => ({ record, role: record.access[key] }))
+    .sort((a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.record.name.localeCompare(b.record.name));
+}
+
+function renderPeople() {
+  const list = document.getElementById("people");
+  list.replaceChildren();
+  for (const user of state.world.users) {
+    const roles = rolesOf(user.key);
+    const roleList = roles.length
+      ? el("ul", { class: "roles" },
+          roles.map(({ record, role }) =>
+            el("li", {},
+              el("span", { class: `role role-${role}`, text: role }),
+              el("span", { class: "record" }, el("span", { class: "entity", text: record.entity }), " ", record.name))))
+      : el("p", { class: "roles none", text: "No access to any record" });
+    const button = el("button", {
+      type: "button",
+      class: "person",
+      "data-user": user.key,
+      "aria-pressed": String(user.key === state.current),
+      onclick: () => selectUser(user.key),
+    },
+      el("span", { class: "person-name", text: user.name }),
+      el("span", { class: "person-key", text: user.key }),
+      user.admin ? el("span", { class: "badge badge-admin", text: "admin" }) : null);
+    list.append(el("li", {}, button, roleList));
+  }
+}
+
+async function selectUser(key) {
+  state.current = key;
+  const user = userByKey(key);
+  document.getElementById("current-identity").textContent = `${user.name} (${user.key})`;
+  document.getElementById("conversation-title").textContent = `Chat with joinchat — as ${user.name}`;
+  for (const button of document.querySelectorAll(".person")) {
+    button.setAttribute("aria-pressed", String(button.dataset.user === key));
+  }
+  for (const list of document.querySelectorAll(".transcript")) {
+    list.hidden = list.dataset.user !== key;
+  }
+  renderSuggestions();
+  const entry = transcriptFor(key);
+  const composer = document.getElementById("composer");
+  composer.dataset.ready = "false";
+  await entry.loaded;
+  if (state.current === key) composer.dataset.ready = "true";
+}
+
+function renderSuggestions() {
+  const user = userByKey(state.current);
+  const readable = rolesOf(user.key).map(({ record }) => record);
+  const records = (readable.length ? readable : state.world.records).slice(0, 3);
+  const commands = ["help", ...records.map((record) => `join chat for ${record.entity} ${record.name}`)];
+  if (user.admin) commands.push("join chat settings");
+  const box = document.getElementById("suggestions");
+  box.replaceChildren(
+    el("span", { class: "suggestions-label", text: "Try:" }),
+    commands.map((command) =>
+      el("button", { type: "button", class: "suggestion", onclick: () => send(command) }, command)));
+}
+
+// ---- the 1:1 transcript ----------------------------------------------------------------
+
+function transcriptFor(key) {
+  let entry = state.transcripts.get(key);
+  if (entry) return entry;
+  const list = el("li", { class: "transcript", "data-user": key, hidden: key !== state.current });
+  const items = el("ol", { class: "messages" });
+  list.append(items);
+  document.getElementById("transcripts").append(list);
+  state.botMessages.set(key, new Map());
+  entry = { list: items, loaded: loadHistory(key, items) };
+  state.transcripts.set(key, entry);
+  return entry;
+}
+
+// What the bot already said in this person's 1:1 chat (before this page was opened).
+async function loadHistory(key, items) {
+  const user = userByKey(key);
+  try {
+    const activities = await api("GET", `/_sandbox/conversations/${enc(user.conversation_id)}/activities`);
+    if (activities.length) {
+      items.append(el("li", { class: "divider", text: "Earlier messages from joinchat" }));
+      for (const activity of activities) showBotActivity(key, activity);
+    }
+  } catch (error) {
+    items.append(el("li", { class: "note note-error", text: `Could not load earlier messages: ${error.message}` }));
+  }
+}
+
+function scrollToEnd() {
+  const box = document.getElementById("transcripts");
+  box.scrollTop = box.scrollHeight;
+}
+
+function showUserMessage(key, text) {
+  transcriptFor(key).list.append(
+    el("li", { class: "message from-user" },
+      el("span", { class: "sender", text: nameOf(key) }),
+      el("p", { class: "bubble", text })));
+  scrollToEnd();
+}
+
+function showNote(key, text, kind = "info") {
+  transcriptFor(key).list.append(el("li", { class: `note note-${kind}`, text }));
+  scrollToEnd();
+}
+
+/** Shows a bot activity, or replaces the one with the same id (a card update). */
+function showBotActivity(key, activity) {
+  const known = state.botMessages.get(key);
+  const body = el("div", { class: "bubble bot-bubble" });
+  if (activity.text && activity.text.trim()) {
+    const text = el("div", { class: "bot-text" });
+    text.innerHTML = markdown(activity.text);
+    body.append(text);
+  }
+  for (const attachment of activity.attachments || []) {
+    if (attachment.contentType === CARD_TYPE) {
+      body.append(cardHost(key, attachment.content, activity.id));
+    } else {
+      body.append(el("p", { class: "note", text: `(an attachment of type ${attachment.contentType})` }));
+    }
+  }
+  const item = el("li", { class: "message from-bot", "data-activity-id": activity.id || "" },
+    el("span", { class: "sender", text: "joinchat" }), body);
+  const existing = activity.id && known.get(activity.id);
+  if (existing) existing.replaceWith(item);
+  else transcriptFor(key).list.append(item);
+  if (activity.id) known.set(activity.id, item);
+  scrollToEnd();
+}
+
+// ---- cards ---------------------------------------------------------------------------
+
+const HOST_CONFIG = {
+  fontFamily: "'Segoe UI', system-ui, -apple-system, 'Helvetica Neue', sans-serif",
+  supportsInteractivity: true,
+  spacing: { small: 4, default: 8, medium: 16, large: 24, extraLarge: 32, padding: 16 },
+  separator: { lineThickness: 1, lineColor: "#D1D1D1" },
+  fontSizes: { small: 12, default: 14, medium: 16, large: 20, extraLarge: 24 },
+  fontWeights: { lighter: 300, default: 400, bolder: 600 },
+  imageSizes: { small: 32, medium: 64, large: 128 },
+  containerStyles: {
+    default: {
+      backgroundColor: "#FFFFFF",
+      foregroundColors: {
+        default: { default: "#242424", subtle: "#5C5C5C" },
+        accent: { default: "#464775", subtle: "#4F52B2" },
+        good: { default: "#0B6A0B", subtle: "#0B6A0B" },
+        warning: { default: "#8A3707", subtle: "#8A3707" },
+        attention: { default: "#B10E1C", subtle: "#B10E1C" },
+        dark: { default: "#242424", subtle: "#424242" },
+        light: { default: "#FFFFFF", subtle: "#F5F5F5" },
+      },
+    },
+    emphasis: {
+      backgroundColor: "#F3F2F1",
+      foregroundColors: {
+        default: { default: "#242424", subtle: "#5C5C5C" },
+        accent: { default: "#464775", subtle: "#4F52B2" },
+        good: { default: "#0B6A0B", subtle: "#0B6A0B" },
+        warning: { default: "#8A3707", subtle: "#8A3707" },
+        attention: { default: "#B10E1C", subtle: "#B10E1C" },
+        dark: { default: "#242424", subtle: "#424242" },
+        light: { default: "#FFFFFF", subtle: "#F5F5F5" },
+      },
+    },
+  },
+  actions: {
+    maxActions: 6,
+    spacing: "default",
+    buttonSpacing: 8,
+    showCard: { actionMode: "inline", inlineTopMargin: 12 },
+    actionsOrientation: "horizontal",
+    actionAlignment: "left",
+  },
+  adaptiveCard: { allowCustomStyle: false },
+  factSet: {
+    title: { weight: "bolder", wrap: true },
+    value: { wrap: true },
+    spacing: 8,
+  },
+};
+
+if (AC) {
+  AC.AdaptiveCard.onProcessMarkdown = (text, result) => {
+    result.outputHtml = markdown(text);
+    result.didProcess = true;
+  };
+}
+
+/**
+ * A box holding one card; `Action.Execute` clicks invoke the bot as `key` and
+ * replace the card in place when the bot answers with a new one, as Teams does.
+ */
+function cardHost(key, card, activityId) {
+  const host = el("div", { class: "card-host" });
+  const feedback = el("p", { class: "card-feedback", role: "status" });
+  const surface = el("div", { class: "card-surface" });
+  host.append(surface, feedback);
+
+  const execute = async (verb, data) => {
+    if (host.getAttribute("aria-busy") === "true") return;
+    host.setAttribute("aria-busy", "true");
+    feedback.textContent = "Working…";
+    try {
+      const answer = await api("POST", `/_sandbox/users/${enc(key)}/invoke`, {
+        verb,
+        data: data ?? {},
+        reply_to_id: activityId || undefined,
+      });
+      feedback.textContent = "";
+      const body = answer.body || {};
+      if (answer.status !== 200) {
+        feedback.textContent = `The bot answered HTTP ${answer.status}.`;
+      } else if (body.type === CARD_TYPE && body.value) {
+        draw(body.value);
+      } else if (body.type === MESSAGE_TYPE) {
+        feedback.textContent = String(body.value ?? "");
+      } else if (body.type === ERROR_TYPE) {
+        feedback.textContent = `Error: ${(body.value && body.value.message) || "the bot refused"}`;
+      }
+      for (const activity of answer.activities || []) {
+        if (activity.conversation && activity.conversation.id === userByKey(key).conversation_id) {
+          showBotActivity(key, activity);
+        }
+      }
+      refreshWorld();
+    } catch (error) {
+      feedback.textContent = `Could not reach the bot: ${error.message}`;
+    } finally {
+      host.removeAttribute("aria-busy");
+    }
+  };
+
+  const draw = (json) => {
+    surface.replaceChildren(AC ? renderAdaptiveCard(json, execute) : renderPlainCard(json, execute));
+  };
+  draw(card);
+  return host;
+}
+
+function renderAdaptiveCard(json, execute) {
+  const card = new AC.AdaptiveCard();
+  card.hostConfig = new AC.HostConfig(HOST_CONFIG);
+  card.onExecuteAction = (action) => {
+    if (action instanceof AC.ExecuteAction) {
+      execute(action.verb, action.data);
+    } else if (action instanceof AC.OpenUrlAction) {
+      window.open(action.url, "_blank", "noopener,noreferrer");
+    } else if (action instanceof AC.SubmitAction) {
+      execute(undefined, action.data);
+    }
+  };
+  const context = new AC.SerializationContext();
+  card.parse(json, context);
+  for (let i = 0; i < context.eventCount; i++) {
+    const event = context.getEventAt(i);
+    window.consoleRenderWarnings.push({ phase: "parse", event: AC.ValidationEvent[event.event], message: event.message });
+  }
+  const validation = card.validateProperties();
+  for (const failure of validation.failures) {
+    for (const error of failure.errors) {
+      window.consoleRenderWarnings.push({ phase: "validate", event: AC.ValidationEvent[error.event], message: error.message });
+    }
+  }
+  const rendered = card.render();
+  return rendered || el("p", { class: "note note-error", text: "The renderer could not draw this card." });
+}
+
+/** Without the renderer: the card's text blocks and its buttons, so the page still works. */
+function renderPlainCard(json, execute) {
+  const box = el("div", { class: "plain-card" });
+  const walk = (node) => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== "object") return;
+    if (node.type === "TextBlock" && node.text) box.append(el("p", {}, node.text));
+    if (node.type === "FactSet") for (const fact of node.facts || []) box.append(el("p", {}, `${fact.title}: ${fact.value}`));
+    for (const field of ["body", "items", "columns"]) walk(node[field]);
+    if (node.selectAction) walkAction(node.selectAction);
+    for (const action of node.actions || []) walkAction(action);
+  };
+  const buttons = el("div", { class: "plain-actions" });
+  const walkAction = (action) => {
+    if (action.type === "Action.Execute") {
+      buttons.append(el("button", { type: "button", title: action.tooltip, onclick: () => execute(action.verb, action.data) }, action.title || action.verb));
+    } else if (action.type === "Action.OpenUrl") {
+      buttons.append(el("a", { href: action.url, target: "_blank", rel: "noopener noreferrer" }, action.title || action.url));
+    }
+  };
+  walk(json);
+  box.append(buttons);
+  return box;
+}
+
+// ---- talking ---------------------------------------------------------------------------
+
+async function send(text) {
+  const key = state.current;
+  text = text.trim();
+  if (!text || !key) return;
+  await transcriptFor(key).loaded;
+  showUserMessage(key, text);
+  setStatus("joinchat is answering…");
+  const sendButton = document.getElementById("send");
+  sendButton.disabled = true;
+  try {
+    const answer = await api("POST", `/_sandbox/users/${enc(key)}/say`, { text });
+    const conversation = userByKey(key).conversation_id;
+    const mine = (answer.activities || []).filter((a) => !a.conversation || a.conversation.id === conversation);
+    for (const activity of mine) showBotActivity(key, activity);
+    if (answer.status >= 400) showNote(key, `The bot answered HTTP ${answer.status}.`, "error");
+    else if (!mine.length) showNote(key, "The bot did not reply.");
+    setStatus("");
+    refreshWorld();
+  } catch (error) {
+    showNote(key, `Could not reach the bot: ${error.message}`, "error");
+    setStatus("");
+  } finally {
+    sendButton.disabled = false;
+  }
+}
+
+function wireComposer() {
+  const form = document.getElementById("composer");
+  const input = document.getElementById("message");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value;
+    input.value = "";
+    send(text);
+  });
+}
+
+// ---- group chats and audit -------------------------------------------------------------
+
+function historyLabel(start) {
+  if (start === null || start === undefined) return "member from the start";
+  if (start === ENTIRE_HISTORY) return "entire history";
+  return `history since ${new Date(start).toLocaleString()}`;
+}
+
+function renderChat(chat) {
+  const known = state.chats.get(chat.id);
+  const fingerprint = JSON.stringify(chat);
+  if (known && known.fingerprint === fingerprint) return;
+  const titleId = `chat-title-${state.world.chats.findIndex((c) => c.id === chat.id) + 1}`;
+  const members = el("ul", { class: "members", "aria-label": "Members" },
+    chat.members.map((member) =>
+      el("li", { "data-user": member.user, "data-history": member.visible_history_start ?? "" },
+        el("span", { class: "member-name", text: nameOf(member.user) }),
+        el("span", { class: `history ${member.visible_history_start === ENTIRE_HISTORY ? "history-full" : ""}`, text: historyLabel(member.visible_history_start) }))));
+  const messages = el("ol", { class: "chat-messages", "aria-label": "Messages" },
+    chat.messages.map((message) =>
+      el("li", { class: `chat-message kind-${message.kind}`, "data-kind": message.kind },
+        message.kind === "system" ? null : el("span", { class: "from", text: nameOf(message.from) }),
+        el("span", { class: "text", text: message.text }))));
+  const open = known ? known.node.open : true;
+  const node = el("details", { class: "chat", "data-chat-id": chat.id, open },
+    el("summary", {},
+      el("h3", { id: titleId, class: "chat-topic", text: chat.topic }),
+      el("span", { class: "chat-meta", text: `${chat.members.length} members${chat.bot_installed === false ? " · bot not installed" : ""}` })),
+    el("div", { class: "chat-body" }, members, messages));
+  if (known) {
+    node.classList.add("changed");
+    known.node.replaceWith(node);
+  } else {
+    document.getElementById("chats").append(node);
+  }
+  state.chats.set(chat.id, { node, fingerprint });
+}
+
+async function refreshChats() {
+  const chats = await Promise.all(
+    state.world.chats.map((chat) => api("GET", `/_sandbox/chats/${enc(chat.id)}`)));
+  chats.forEach(renderChat);
+}
+
+function recordName(id) {
+  const record = state.world.records.find((r) => r.id === id);
+  return record ? record.name : id;
+}
+
+function chatTopic(id) {
+  const chat = state.world.chats.find((c) => c.id === id);
+  return chat ? chat.topic : id;
+}
+
+async function refreshAudit() {
+  const events = await api("GET", "/_sandbox/audit");
+  const rows = events.slice().reverse().map((event) => {
+    const about = [
+      event.entity && event.record ? `${event.entity} ${recordName(event.record)}` : event.entity,
+      event.chat ? `chat ${chatTopic(event.chat)}` : null,
+      event.reason ? `because ${event.reason}` : null,
+    ].filter(Boolean).join(" · ");
+    const when = event.at ? new Date(event.at).toLocaleTimeString() : "";
+    return el("tr", { "data-action": event.action, "data-outcome": event.outcome },
+      el("td", { text: when }),
+      el("td", { text: event.actor ? nameOfAad(event.actor) : "" }),
+      el("td", { text: event.action || "" }),
+      el("td", { text: event.outcome || "" }),
+      el("td", { text: about }));
+  });
+  const body = document.getElementById("audit-rows");
+  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "5", text: "No decisions yet." }))]));
+}
+
+let refreshing = null;
+function refreshWorld() {
+  // One refresh at a time; a request during one runs once it is done.
+  if (refreshing) {
+    refreshing.again = true;
+    return refreshing.done;
+  }
+  const run = { again: false };
+  run.done = (async () => {
+    do {
+      run.again = false;
+      try {
+        await Promise.all([refreshChats(), refreshAudit()]);
+        showLoadError("");
+      } catch (error) {
+        showLoadError(`Cannot read the sandbox: ${error.message}`);
+      }
+    } while (run.again);
+    refreshing = null;
+  })();
+  refreshing = run;
+  return run.done;
+}
+
+async function poll() {
+  try {
+    const { version } = await api("GET", "/_sandbox/events");
+    if (version !== state.version) {
+      state.version = version;
+      await refreshWorld();
+    }
+  } catch (error) {
+    showLoadError(`The sandbox is not answering (${error.message}). Is joinchat sandbox still running?`);
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+// ---- tabs ------------------------------------------------------------------------------
+
+function wireTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  const select = (tab) => {
+    for (const other of tabs) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      other.tabIndex = selected ? 0 : -1;
+      document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
+    }
+    tab.focus();
+  };
+  tabs.forEach((tab, index) => {
+    tab.addEventListener("click", () => select(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (step) select(tabs[(index + step + tabs.length) % tabs.length]);
+      if (event.key === "Home") select(tabs[0]);
+      if (event.key === "End") select(tabs[tabs.length - 1]);
+    });
+  });
+}
+
+// ---- start -----------------------------------------------------------------------------
+
+async function start() {
+  wireTabs();
+  wireComposer();
+  try {
+    state.world = await api("GET", "/_sandbox/world");
+  } catch (error) {
+    showLoadError(`Cannot read the world from the sandbox: ${error.message}`);
+    return;
+  }
+  const first = state.world.users[0];
+  state.current = first ? first.key : null;
+  renderPeople();
+  if (first) await selectUser(first.key);
+  await refreshWorld();
+  document.body.dataset.ready = "true";
+  poll();
+}
+
+start();
