@@ -179,7 +179,7 @@ function renderSuggestions() {
   const box = document.getElementById("suggestions");
   box.replaceChildren(
     el("span", { class: "suggestions-label", text: "Try:" }),
-    commands.map((command) =>
+    ...commands.map((command) =>
       el("button", { type: "button", class: "suggestion", onclick: () => send(command) }, command)));
 }
 
@@ -189,7 +189,9 @@ function transcriptFor(key) {
   let entry = state.transcripts.get(key);
   if (entry) return entry;
   const list = el("li", { class: "transcript", "data-user": key, hidden: key !== state.current });
-  const items = el("ol", { class: "messages" });
+  const user = userByKey(key);
+  const items = el("ol", { class: "messages" },
+    el("li", { class: "divider", text: `Your 1:1 chat with joinchat, as ${user.name}. Type a command, or pick one under “Try”.` }));
   list.append(items);
   document.getElementById("transcripts").append(list);
   state.botMessages.set(key, new Map());

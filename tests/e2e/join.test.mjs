@@ -1,0 +1,78 @@
+// The writer's story in the browser: ask for a lead's chats, click Join, and
+// see the card turn into "You joined" and the chat gain a member with the
+// entire history and the bot's "joined the chat" notice.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  ENTIRE_HISTORY,
+  becomeUser,
+  chatPanel,
+  launchBrowser,
+  openConsole,
+  say,
+  screenshot,
+  startSandbox,
+} from "./sandbox.mjs";
+
+const DEAL_ROOM = "19:contoso-coffee-expansion@thread.v2";
+const DEAL_ROOM_TOPIC = "Contoso Coffee expansion — deal room";
+
+let sandbox;
+let browser;
+
+before(async () => {
+  sandbox = await startSandbox();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await sandbox?.stop();
+});
+
+test("a writer joins a connected chat from the card and gets the entire history", { timeout: 90_000 }, async () => {
+  const page = await openConsole(browser, sandbox);
+  await screenshot(page, "join-01-console-opened");
+
+  await becomeUser(page, "alex");
+  await page.locator("#current-identity", { hasText: "Alex Wu" }).waitFor();
+  const transcript = await say(page, "alex", "join chat for lead Contoso Coffee expansion");
+  const card = transcript.locator(".ac-adaptiveCard").last();
+  await card.getByText("Hover over to join this chat").first().waitFor();
+  await screenshot(page, "join-02-card-with-join");
+
+  // The card lists each connected chat in its own container; click this chat's Join.
+  const dealRoom = card
+    .locator(".ac-container")
+    .filter({ hasText: DEAL_ROOM_TOPIC })
+    .filter({ has: page.getByRole("button", { name: "Join", exact: true }) })
+    .last();
+  await dealRoom.getByRole("button", { name: "Join", exact: true }).click();
+  await transcript.getByText("You joined").first().waitFor({ timeout: 30_000 });
+  await screenshot(page, "join-03-card-says-you-joined");
+
+  const chat = chatPanel(page, DEAL_ROOM);
+  const alex = chat.locator('.members li[data-user="alex"]');
+  await alex.waitFor({ timeout: 10_000 });
+  assert.equal(await alex.getAttribute("data-history"), ENTIRE_HISTORY);
+  assert.match(await alex.innerText(), /entire history/);
+
+  // The bot's notice may follow the join by a few seconds.
+  await chat
+    .locator('.chat-message[data-kind="bot"]', { hasText: "Alex Wu joined the chat" })
+    .waitFor({ timeout: 20_000 });
+  await chat.scrollIntoViewIfNeeded();
+  await screenshot(page, "join-04-chat-shows-alex-and-the-notice");
+
+  // What the page shows is what the control API says.
+  const view = await (await fetch(`${sandbox.url}/_sandbox/chats/${encodeURIComponent(DEAL_ROOM)}`)).json();
+  const member = view.members.find((m) => m.user === "alex");
+  assert.equal(member?.visible_history_start, ENTIRE_HISTORY);
+  assert.ok(view.messages.some((m) => m.kind === "bot" && m.text.includes("Alex Wu joined the chat")));
+
+  assert.ok(await page.locator(".card-surface .ac-adaptiveCard").count() > 0, "cards were drawn by the renderer");
+  assert.deepEqual(await page.evaluate(() => window.consoleRenderWarnings), []);
+  assert.deepEqual(page.errors, []);
+});
