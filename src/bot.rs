@@ -1,16 +1,30 @@
 //! The router: an authenticated activity in, the right use case called, a
 //! reply out. Messages go through the command parser; `adaptiveCard/action`
 //! invokes go by verb. Dedupe by activity id happens here, before any side
-//! effect, so a redelivered activity is answered once.
+//! effect, so a redelivered activity is answered once (a redelivered invoke
+//! gets the current card and changes nothing).
 
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
+
 use crate::{
+    audit::{self, AuditEvent},
+    cards::{self, ChatEntry, RecordCard, RecordSummary},
+    commands::{self, Command, RecordQuery},
     config::Config,
     connector::ConnectorClient,
+    domain::{AadObjectId, ChatId, EntityType, RecordId, RecordRef},
+    facts::{Facts, FactsError},
     http::Metrics,
+    join::{JoinOutcome, JoinRequest, Joiner},
+    policy::Decision,
+    show::{self, Answer, CardOptions, Marks, Resolution, Viewer},
     store::Store,
-    teams::{Activity, ActivityType, InvokeResponse, OutboundActivity},
+    teams::{
+        Activity, ActivityType, AdaptiveCardInvoke, InvokeResponse, OutboundActivity,
+        ADAPTIVE_CARD_ACTION,
+    },
 };
 
 /// Teams redelivers for a while; remember ids a little longer than that.
@@ -30,15 +44,31 @@ pub enum Reply {
 pub struct Bot {
     store: Store,
     connector: ConnectorClient,
+    facts: Facts,
+    joiner: Joiner,
     metrics: Metrics,
     budget: Duration,
 }
 
 impl Bot {
-    pub fn new(config: &Config, store: Store, connector: ConnectorClient, metrics: Metrics) -> Bot {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        connector: ConnectorClient,
+        facts: Facts,
+        metrics: Metrics,
+    ) -> Bot {
+        let joiner = Joiner {
+            facts: facts.clone(),
+            connector: connector.clone(),
+            store: store.clone(),
+            teams_app_id: config.teams_app_id.clone(),
+        };
         Bot {
             store,
             connector,
+            facts,
+            joiner,
             metrics,
             budget: config.tunables.outbound_budget,
         }
@@ -46,17 +76,21 @@ impl Bot {
 
     pub async fn handle(&self, activity: Activity) -> Reply {
         let kind = activity.kind.as_str().to_owned();
-        let first_delivery = self.mark_seen(&activity).await;
-        let (reply, outcome) = match (&activity.kind, first_delivery) {
-            (ActivityType::Message, false) => (Reply::Accepted, "duplicate"),
-            (ActivityType::Message, true) => self.on_message(&activity).await,
-            (ActivityType::Invoke, first) => self.on_invoke(&activity, first).await,
-            (ActivityType::ConversationUpdate | ActivityType::InstallationUpdate, _) => {
+        let (reply, outcome) = match &activity.kind {
+            ActivityType::Message => {
+                if self.mark_seen(&activity).await {
+                    self.on_message(&activity).await
+                } else {
+                    (Reply::Accepted, "duplicate")
+                }
+            }
+            ActivityType::Invoke => self.on_invoke(&activity).await,
+            ActivityType::ConversationUpdate | ActivityType::InstallationUpdate => {
                 (Reply::Accepted, "noted")
             }
-            (ActivityType::Other(_), _) => (Reply::Accepted, "ignored"),
+            ActivityType::Other(_) => (Reply::Accepted, "ignored"),
         };
-        if matches!(reply, Reply::Unavailable) && first_delivery {
+        if matches!(reply, Reply::Unavailable) {
             // Let Teams' retry do the work we could not finish.
             self.forget_seen(&activity).await;
         }
@@ -92,33 +126,416 @@ impl Bot {
         }
     }
 
+    // ---- messages -------------------------------------------------------------------
+
     async fn on_message(&self, activity: &Activity) -> (Reply, &'static str) {
-        let reply = OutboundActivity::text(help_text()).in_reply_to(activity);
-        match self.send_reply(activity, &reply).await {
-            Ok(()) => (Reply::Accepted, "help"),
+        let deadline = Instant::now() + self.budget;
+        let command = commands::parse(activity.text.as_deref().unwrap_or_default());
+        let (answer, outcome) = match command {
+            Command::Help | Command::Unknown => (Answer::Text(commands::help_text()), "help"),
+            Command::MissingTarget { entity } => (Answer::Text(cards::missing_target(entity)), "missing_target"),
+            Command::UnknownEntity { word } => (Answer::Text(cards::unknown_entity(&word)), "unknown_entity"),
+            Command::Chats { entity, target, .. } => match viewer(activity) {
+                Some(viewer) => self.show_chats(activity, &viewer, entity, &target, deadline).await,
+                None => (Answer::Text(NO_IDENTITY.into()), "no_identity"),
+            },
+            Command::SetJoinChat { .. } | Command::JoinChatSettings => (
+                Answer::Text("Join chat settings can't be changed from Teams yet; ask your Dynamics 365 admin.".into()),
+                "admin",
+            ),
+        };
+        match self.send_reply(activity, answer, deadline).await {
+            Ok(()) => (Reply::Accepted, outcome),
             Err(()) => (Reply::Unavailable, "reply_failed"),
         }
     }
 
-    async fn on_invoke(&self, _activity: &Activity, _first: bool) -> (Reply, &'static str) {
+    async fn show_chats(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        entity: EntityType,
+        target: &RecordQuery,
+        deadline: Instant,
+    ) -> (Answer, &'static str) {
+        let query = match target {
+            RecordQuery::Id(id) => id.as_str().to_owned(),
+            RecordQuery::Name(name) => name.clone(),
+        };
+        let resolved = match show::resolve(&self.facts, viewer, entity, target, deadline).await {
+            Ok(resolved) => resolved,
+            Err(error) => return busy(error),
+        };
+        let record = match resolved {
+            Resolution::NotFound => {
+                return (Answer::Text(cards::not_found(entity, &query)), "not_found")
+            }
+            Resolution::Choose(matches) => {
+                return (
+                    Answer::Card(cards::choose_record(entity, &query, &matches)),
+                    "choose",
+                )
+            }
+            Resolution::Record(record) => record,
+        };
+        match self
+            .record_card(
+                activity,
+                viewer,
+                &record,
+                &query,
+                Marks::default(),
+                deadline,
+            )
+            .await
+        {
+            Ok(answer) => {
+                self.audit_show("show", viewer, &record, &answer).await;
+                (answer, "show")
+            }
+            Err(error) => busy(error),
+        }
+    }
+
+    /// The card of a record's chats for `viewer`, with `refresh.userIds` set
+    /// to who sees it here: in a group chat its members (each gets their own
+    /// view), in a 1:1 chat the viewer. Warm, this is one store round trip.
+    async fn record_card(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        record: &RecordRef,
+        query: &str,
+        marks: Marks<'_>,
+        deadline: Instant,
+    ) -> Result<Answer, FactsError> {
+        let group =
+            (!activity.conversation.is_personal()).then_some(activity.conversation.id.as_str());
+        let view = self
+            .facts
+            .view(&viewer.aad, record, group, false, deadline)
+            .await?;
+        let roster = match (group, &view.roster) {
+            (None, _) => Some(vec![viewer.mri.clone()]).filter(|_| !viewer.mri.is_empty()),
+            (Some(_), Some(cached)) => Some(cached.clone()),
+            (Some(conversation), None) => self.fetch_roster(activity, conversation, deadline).await,
+        };
+        let options = CardOptions {
+            refresh_user_ids: roster.as_deref(),
+            marks,
+        };
+        Ok(show::render(viewer, record, query, &view, &options))
+    }
+
+    async fn fetch_roster(
+        &self,
+        activity: &Activity,
+        conversation: &str,
+        deadline: Instant,
+    ) -> Option<Vec<String>> {
+        match self
+            .connector
+            .members(&activity.service_url, conversation, deadline)
+            .await
+        {
+            Ok(members) => {
+                let ids: Vec<String> = members
+                    .into_iter()
+                    .map(|m| m.id)
+                    .take(cards::MAX_REFRESH_USER_IDS)
+                    .collect();
+                self.facts.remember_roster(conversation, &ids).await;
+                Some(ids)
+            }
+            Err(error) => {
+                // Without `userIds` Teams refreshes the card for everyone in a
+                // small chat, which is still right.
+                tracing::warn!(%error, "roster unavailable");
+                None
+            }
+        }
+    }
+
+    // ---- invokes --------------------------------------------------------------------
+
+    async fn on_invoke(&self, activity: &Activity) -> (Reply, &'static str) {
+        if activity.name.as_deref() != Some(ADAPTIVE_CARD_ACTION) {
+            return (
+                Reply::Invoke(InvokeResponse::error(
+                    501,
+                    "NotImplemented",
+                    "This invoke is not supported.",
+                )),
+                "unsupported_invoke",
+            );
+        }
+        let invoke = activity
+            .value
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<AdaptiveCardInvoke>(raw.get()).ok());
+        let Some(invoke) = invoke else {
+            return (
+                Reply::Invoke(InvokeResponse::error(
+                    400,
+                    "BadRequest",
+                    "Missing or malformed value.",
+                )),
+                "bad_invoke",
+            );
+        };
+        if invoke.action.kind != "Action.Execute" {
+            return (
+                Reply::Invoke(InvokeResponse::error(
+                    400,
+                    "NotSupported",
+                    "Only Action.Execute is supported.",
+                )),
+                "bad_invoke",
+            );
+        }
+        let Some(viewer) = viewer(activity) else {
+            return (
+                Reply::Invoke(InvokeResponse::message(NO_IDENTITY)),
+                "no_identity",
+            );
+        };
+        let deadline = Instant::now() + self.budget;
+        let data = &invoke.action.data;
+        let (response, outcome) = match invoke.action.verb.as_str() {
+            // Refreshes change nothing, so they skip dedupe: warm, a refresh
+            // costs one store round trip. A redelivered join changes nothing
+            // either: it is answered with the current card.
+            "refresh" | "show" => self.refresh(activity, &viewer, data, deadline).await,
+            "join" if self.mark_seen(activity).await => {
+                self.join(activity, &viewer, data, deadline).await
+            }
+            "join" => self.refresh(activity, &viewer, data, deadline).await,
+            _ => (
+                InvokeResponse::error(400, "UnknownVerb", "This card action is not supported."),
+                "unknown_verb",
+            ),
+        };
+        (Reply::Invoke(response), outcome)
+    }
+
+    async fn refresh(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        data: &Value,
+        deadline: Instant,
+    ) -> (InvokeResponse, &'static str) {
+        let Some(record) = record_in(data) else {
+            return (
+                InvokeResponse::error(400, "BadRequest", "The card names no record."),
+                "bad_data",
+            );
+        };
+        match self
+            .record_card(
+                activity,
+                viewer,
+                &record,
+                record.id.as_str(),
+                Marks::default(),
+                deadline,
+            )
+            .await
+        {
+            Ok(answer) => (invoke_answer(answer), "refresh"),
+            Err(error) => {
+                tracing::warn!(%error, "refresh failed");
+                let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
+                (
+                    InvokeResponse::card(cards::try_again(BUSY, Some(("refresh", &retry)))),
+                    "busy",
+                )
+            }
+        }
+    }
+
+    async fn join(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        data: &Value,
+        deadline: Instant,
+    ) -> (InvokeResponse, &'static str) {
+        let (Some(chat), Some(record)) = (chat_in(data), record_in(data)) else {
+            return (
+                InvokeResponse::error(400, "BadRequest", "The card names no chat or record."),
+                "bad_data",
+            );
+        };
+        let name = match self.facts.user(&viewer.aad, deadline).await {
+            Ok(Some(user)) if !user.name.is_empty() => user.name,
+            _ => viewer.name.clone(),
+        };
+        let request = JoinRequest {
+            user: &viewer.aad,
+            user_name: &name,
+            chat: &chat,
+            record: &record,
+            service_url: &activity.service_url,
+            tampered_user: names_someone_else(data, viewer),
+        };
+        let outcome = self.joiner.join(&request, deadline).await;
+        let label = match &outcome {
+            JoinOutcome::Joined { .. } => "joined",
+            JoinOutcome::AlreadyMember => "member",
+            JoinOutcome::Refused(_) | JoinOutcome::NotConnected => "refused",
+            JoinOutcome::Hidden => "hidden",
+            JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
+        };
         (
-            Reply::Invoke(InvokeResponse::error(
-                501,
-                "NotImplemented",
-                "This action is not supported.",
-            )),
-            "unsupported",
+            self.join_answer(activity, viewer, &chat, &record, outcome, data, deadline)
+                .await,
+            label,
         )
     }
 
-    async fn send_reply(&self, inbound: &Activity, reply: &OutboundActivity) -> Result<(), ()> {
-        let deadline = Instant::now() + self.budget;
+    #[allow(clippy::too_many_arguments)]
+    async fn join_answer(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        chat: &ChatId,
+        record: &RecordRef,
+        outcome: JoinOutcome,
+        data: &Value,
+        deadline: Instant,
+    ) -> InvokeResponse {
+        let retry = || cards::try_again(BUSY, Some(("join", data)));
+        let (notice, just_joined) = match &outcome {
+            JoinOutcome::Joined {
+                notice_posted: true,
+            } => (None, Some(chat)),
+            JoinOutcome::Joined {
+                notice_posted: false,
+            } => (Some(NOTICE_SKIPPED), Some(chat)),
+            JoinOutcome::AlreadyMember => (None, None),
+            JoinOutcome::Hidden => {
+                return InvokeResponse::card(cards::text_card(&cards::not_found(
+                    record.entity,
+                    record.id.as_str(),
+                )))
+            }
+            JoinOutcome::TryAgain => return InvokeResponse::card(retry()),
+            JoinOutcome::GraphRefused => {
+                return InvokeResponse::card(cards::try_again(GRAPH_REFUSED, None));
+            }
+            JoinOutcome::NotConnected => {
+                let decision = Decision::Locked {
+                    type_disabled: false,
+                    read_only: false,
+                };
+                return self
+                    .refused_card(viewer, chat, record, decision, Some(LOCKED_NOT_CONNECTED))
+                    .await;
+            }
+            JoinOutcome::Refused(decision) => {
+                let reason = names_someone_else(data, viewer).then_some(LOCKED_NOT_YOURS);
+                return self
+                    .refused_card(viewer, chat, record, *decision, reason)
+                    .await;
+            }
+        };
+        match self
+            .record_card(
+                activity,
+                viewer,
+                record,
+                record.id.as_str(),
+                Marks {
+                    just_joined,
+                    notice,
+                },
+                deadline,
+            )
+            .await
+        {
+            Ok(answer) => invoke_answer(answer),
+            Err(error) => {
+                tracing::warn!(%error, "joined, but the card could not be redrawn");
+                InvokeResponse::card(cards::text_card("You joined the chat."))
+            }
+        }
+    }
+
+    /// The locked answer to a refused join: that one chat, its cause(s) and
+    /// the next steps, drawn from the cache only — a refusal calls no Graph.
+    async fn refused_card(
+        &self,
+        viewer: &Viewer,
+        chat: &ChatId,
+        record: &RecordRef,
+        decision: Decision,
+        notice: Option<&str>,
+    ) -> InvokeResponse {
+        let cached = self.facts.cached_record(record).await;
+        let known = cached
+            .as_ref()
+            .and_then(|r| r.chats.iter().find(|c| c.id == chat.as_str()));
+        let summary = RecordSummary {
+            record: record.clone(),
+            name: cached.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
+        };
+        let entry = ChatEntry {
+            chat_id: chat.clone(),
+            topic: known
+                .map(|c| c.topic.clone())
+                .unwrap_or_else(|| "This chat".into()),
+            member_count: known.map_or(0, |c| c.members.len()),
+            decision,
+            just_joined: false,
+            open_url: show::deep_link(chat),
+        };
+        InvokeResponse::card(cards::record_chats(&RecordCard {
+            record: &summary,
+            chats: std::slice::from_ref(&entry),
+            refresh_user_ids: None,
+            notice,
+            viewer: Some(viewer.aad.as_str()),
+        }))
+    }
+
+    async fn audit_show(&self, action: &str, viewer: &Viewer, record: &RecordRef, answer: &Answer) {
+        let outcome = match answer {
+            Answer::Card(_) => "shown",
+            Answer::Text(_) => "hidden",
+        };
+        audit::record(
+            &self.store,
+            AuditEvent {
+                action,
+                actor: viewer.aad.as_str(),
+                entity: Some(record.entity.logical_name()),
+                record: Some(record.id.as_str()),
+                chat: None,
+                outcome,
+                reason: "",
+            },
+        )
+        .await;
+    }
+
+    async fn send_reply(
+        &self,
+        inbound: &Activity,
+        answer: Answer,
+        deadline: Instant,
+    ) -> Result<(), ()> {
+        let reply = match answer {
+            Answer::Text(text) => OutboundActivity::text(text),
+            Answer::Card(card) => OutboundActivity::card(card),
+        }
+        .in_reply_to(inbound);
         self.connector
             .send(
                 &inbound.service_url,
                 &inbound.conversation.id,
                 inbound.id.as_deref(),
-                reply,
+                &reply,
                 deadline,
             )
             .await
@@ -127,14 +544,107 @@ impl Bot {
     }
 }
 
+const NO_IDENTITY: &str =
+    "I can't tell who you are in this conversation, so I can't show records here.";
+const BUSY: &str =
+    "Dynamics 365 or Teams is busy right now, so nothing was changed. Try again in a moment.";
+const GRAPH_REFUSED: &str =
+    "Teams didn't let me add you to this chat. Ask a member to add you, or ask your admin to check the bot's permissions.";
+const NOTICE_SKIPPED: &str = "I couldn't post in that chat because the bot isn't installed there; Teams still told its members you were added.";
+const LOCKED_NOT_CONNECTED: &str =
+    "This chat isn't connected to that record, so it can't be joined from here.";
+const LOCKED_NOT_YOURS: &str =
+    "This card was made for someone else. Ask the bot for your own view of the record.";
+
 fn seen_key(activity_id: &str) -> String {
     format!("seen:{activity_id}")
 }
 
-fn help_text() -> String {
-    "I help you join the Teams chats connected to your Dynamics 365 records.\n\n\
-     - `join chat for lead Contoso` — show the chats connected to a record, and join them\n\
-     - `chats for opportunity 8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b` — the same, by id\n\
-     - `help` — this message"
-        .to_owned()
+fn busy(error: FactsError) -> (Answer, &'static str) {
+    tracing::warn!(%error, "could not read the facts");
+    (Answer::Card(cards::try_again(BUSY, None)), "busy")
+}
+
+fn invoke_answer(answer: Answer) -> InvokeResponse {
+    match answer {
+        Answer::Card(card) => InvokeResponse::card(card),
+        Answer::Text(text) => InvokeResponse::card(cards::text_card(&text)),
+    }
+}
+
+/// The person acting, from the verified activity (never from card data).
+fn viewer(activity: &Activity) -> Option<Viewer> {
+    let aad = AadObjectId::parse(activity.from.aad_object_id.as_deref()?).ok()?;
+    Some(Viewer {
+        aad,
+        mri: activity.from.id.clone(),
+        name: activity.from.name.clone().unwrap_or_default(),
+    })
+}
+
+// ---- untrusted card data ------------------------------------------------------------
+
+/// The chat a card action names: a known field, or any string that is a chat id.
+fn chat_in(data: &Value) -> Option<ChatId> {
+    for key in ["chat_id", "chatId", "chat"] {
+        match data.get(key) {
+            Some(Value::String(raw)) => return ChatId::parse(raw).ok(),
+            Some(Value::Object(inner)) => {
+                if let Some(id) = inner.get("id").and_then(Value::as_str) {
+                    return ChatId::parse(id).ok();
+                }
+            }
+            _ => {}
+        }
+    }
+    strings(data).find_map(|s| ChatId::parse(s).ok())
+}
+
+/// The record a card action names.
+fn record_in(data: &Value) -> Option<RecordRef> {
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| data.get(*k).and_then(Value::as_str))
+    };
+    let nested = data.get("record").and_then(Value::as_object);
+    let entity = text(&["entity", "entity_type", "entityType", "record_type"])
+        .or_else(|| nested.and_then(|r| r.get("entity")).and_then(Value::as_str))?;
+    let id = text(&["record_id", "recordId"])
+        .or_else(|| nested.and_then(|r| r.get("id")).and_then(Value::as_str))?;
+    Some(RecordRef {
+        entity: EntityType::parse(entity)?,
+        id: RecordId::parse(id).ok()?,
+    })
+}
+
+/// Whether the data carries a user id that is not the caller's (a card made
+/// for someone else, or a forged one).
+fn names_someone_else(data: &Value, viewer: &Viewer) -> bool {
+    fn walk(value: &Value, viewer: &Viewer) -> bool {
+        let Some(object) = value.as_object() else {
+            return false;
+        };
+        object.iter().any(|(key, value)| {
+            let key = key.to_ascii_lowercase();
+            let about_a_person =
+                key.contains("user") || key.contains("aad") || key == "from" || key == "caller";
+            match value {
+                Value::String(id) if about_a_person => {
+                    !id.eq_ignore_ascii_case(viewer.aad.as_str()) && *id != viewer.mri
+                }
+                Value::Object(_) => walk(value, viewer),
+                _ => false,
+            }
+        })
+    }
+    walk(data, viewer)
+}
+
+fn strings(value: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
+    match value {
+        Value::String(s) => Box::new(std::iter::once(s.as_str())),
+        Value::Array(items) => Box::new(items.iter().flat_map(strings)),
+        Value::Object(map) => Box::new(map.values().flat_map(strings)),
+        _ => Box::new(std::iter::empty()),
+    }
 }

@@ -94,7 +94,11 @@ impl DataverseClient {
     }
 
     /// The seller's `systemuser`, from their Entra object id.
-    pub async fn user_by_aad(&self, aad: &AadObjectId, deadline: Instant) -> DataverseResult<Option<SystemUser>> {
+    pub async fn user_by_aad(
+        &self,
+        aad: &AadObjectId,
+        deadline: Instant,
+    ) -> DataverseResult<Option<SystemUser>> {
         #[derive(Deserialize)]
         struct Row {
             systemuserid: String,
@@ -107,7 +111,10 @@ impl DataverseClient {
             "systemusers?$select=systemuserid,fullname,azureactivedirectoryobjectid,isdisabled&$filter={}",
             encode(&format!("azureactivedirectoryobjectid eq {}", aad.as_str()))
         );
-        let rows: Collection<Row> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let rows: Collection<Row> = self
+            .get(&path, None, deadline)
+            .await?
+            .ok_or(DataverseError::Shape)?;
         Ok(rows.value.into_iter().next().map(|row| SystemUser {
             id: row.systemuserid,
             name: row.fullname.unwrap_or_default(),
@@ -116,7 +123,11 @@ impl DataverseClient {
     }
 
     /// One record by id, as the application (callers check access first).
-    pub async fn record(&self, record: &RecordRef, deadline: Instant) -> DataverseResult<Option<RecordRow>> {
+    pub async fn record(
+        &self,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> DataverseResult<Option<RecordRow>> {
         let table = Table::of(record.entity);
         let path = format!(
             "{}({})?$select={},{}",
@@ -188,7 +199,11 @@ impl DataverseClient {
     }
 
     /// The Teams chats connected to a record (`msdyn_teamschatassociation`).
-    pub async fn connected_chats(&self, record: &RecordRef, deadline: Instant) -> DataverseResult<Vec<ChatId>> {
+    pub async fn connected_chats(
+        &self,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<ChatId>> {
         #[derive(Deserialize)]
         struct Row {
             #[serde(default)]
@@ -203,7 +218,10 @@ impl DataverseClient {
             "msdyn_teamschatassociations?$select=msdyn_teamschatid,msdyn_regardingobjectid,msdyn_regardingobjectname&$filter={}",
             encode(&filter)
         );
-        let rows: Collection<Row> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let rows: Collection<Row> = self
+            .get(&path, None, deadline)
+            .await?
+            .ok_or(DataverseError::Shape)?;
         let mut chats: Vec<ChatId> = Vec::new();
         for row in rows.value {
             if let Some(chat) = row.msdyn_teamschatid.and_then(|id| ChatId::parse(&id).ok()) {
@@ -216,7 +234,10 @@ impl DataverseClient {
     }
 
     /// The Join chat switch of every configured record type.
-    pub async fn join_chat_settings(&self, deadline: Instant) -> DataverseResult<Vec<JoinChatSetting>> {
+    pub async fn join_chat_settings(
+        &self,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<JoinChatSetting>> {
         #[derive(Deserialize)]
         struct EntityTypeRef {
             #[serde(default)]
@@ -235,7 +256,10 @@ impl DataverseClient {
             encode("msdyn_entitytype($select=logicalname)"),
             encode("statecode eq 0")
         );
-        let rows: Collection<Row> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let rows: Collection<Row> = self
+            .get(&path, None, deadline)
+            .await?
+            .ok_or(DataverseError::Shape)?;
         Ok(rows
             .value
             .into_iter()
@@ -251,8 +275,17 @@ impl DataverseClient {
     }
 
     /// Flips one record type's Join chat switch.
-    pub async fn set_join_chat(&self, row_id: &str, enabled: bool, deadline: Instant) -> DataverseResult<()> {
-        let url = format!("{}msdyn_entitylinkchatconfigurations({})", self.api, encode(row_id));
+    pub async fn set_join_chat(
+        &self,
+        row_id: &str,
+        enabled: bool,
+        deadline: Instant,
+    ) -> DataverseResult<()> {
+        let url = format!(
+            "{}msdyn_entitylinkchatconfigurations({})",
+            self.api,
+            encode(row_id)
+        );
         let body = json!({ "msdyn_usercanjoinchat": enabled });
         let response = retry::send(&self.tokens, &self.scope, deadline, || {
             self.request(Method::PATCH, &url, None).json(&body)
@@ -265,13 +298,21 @@ impl DataverseClient {
     }
 
     /// Whether a user holds the named security role.
-    pub async fn has_role(&self, systemuser_id: &str, role: &str, deadline: Instant) -> DataverseResult<bool> {
+    pub async fn has_role(
+        &self,
+        systemuser_id: &str,
+        role: &str,
+        deadline: Instant,
+    ) -> DataverseResult<bool> {
         let path = format!(
             "systemusers({})/systemuserroles_association?$select=name,roleid&$filter={}",
             encode(systemuser_id),
             encode(&format!("name eq '{}'", role.replace('\'', "''")))
         );
-        let rows: Collection<Value> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let rows: Collection<Value> = self
+            .get(&path, None, deadline)
+            .await?
+            .ok_or(DataverseError::Shape)?;
         Ok(!rows.value.is_empty())
     }
 
@@ -294,9 +335,16 @@ impl DataverseClient {
             encode(&format!("name eq '{}'", role.replace('\'', "''"))),
             encode("systemuserroles_association($select=systemuserid,fullname,azureactivedirectoryobjectid)")
         );
-        let roles: Collection<Role> = self.get(&path, None, deadline).await?.ok_or(DataverseError::Shape)?;
+        let roles: Collection<Role> = self
+            .get(&path, None, deadline)
+            .await?
+            .ok_or(DataverseError::Shape)?;
         let mut admins: Vec<Admin> = Vec::new();
-        for holder in roles.value.into_iter().flat_map(|r| r.systemuserroles_association) {
+        for holder in roles
+            .value
+            .into_iter()
+            .flat_map(|r| r.systemuserroles_association)
+        {
             let admin = Admin {
                 aad: holder.azureactivedirectoryobjectid,
                 name: holder.fullname.unwrap_or_default(),
@@ -308,7 +356,12 @@ impl DataverseClient {
         Ok(admins)
     }
 
-    fn request(&self, method: Method, url: &str, as_user: Option<&AadObjectId>) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        as_user: Option<&AadObjectId>,
+    ) -> reqwest::RequestBuilder {
         let request = self
             .http
             .request(method, url)
@@ -336,9 +389,9 @@ impl DataverseClient {
         })
         .await?;
         match response.status() {
-            status if status.is_success() => {
-                Ok(Some(response.json().await.map_err(|_| DataverseError::Shape)?))
-            }
+            status if status.is_success() => Ok(Some(
+                response.json().await.map_err(|_| DataverseError::Shape)?,
+            )),
             StatusCode::NOT_FOUND => Ok(None),
             StatusCode::FORBIDDEN if as_user.is_some() => Ok(None),
             status => Err(DataverseError::Status(status.as_u16())),
@@ -367,7 +420,11 @@ impl Table {
 
     fn row(&self, row: &Value) -> Option<RecordRow> {
         let id = RecordId::parse(row.get(self.id)?.as_str()?).ok()?;
-        let name = row.get(self.name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let name = row
+            .get(self.name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         Some(RecordRow { id, name })
     }
 }

@@ -21,6 +21,7 @@ const USER_TTL: Duration = Duration::from_secs(3600);
 const SETTINGS_TTL: Duration = Duration::from_secs(300);
 const ACCESS_TTL: Duration = Duration::from_secs(60);
 const RECORD_TTL: Duration = Duration::from_secs(60);
+const ROSTER_TTL: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
@@ -43,7 +44,9 @@ pub struct ChatFacts {
 
 impl ChatFacts {
     pub fn has_member(&self, aad: &AadObjectId) -> bool {
-        self.members.iter().any(|m| m.eq_ignore_ascii_case(aad.as_str()))
+        self.members
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(aad.as_str()))
     }
 }
 
@@ -61,6 +64,8 @@ pub struct View {
     pub join_enabled: bool,
     /// `None` when the record does not exist or the viewer cannot read it.
     pub record: Option<RecordFacts>,
+    /// The cached roster of the conversation asked about, if any (see `roster_key`).
+    pub roster: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -96,31 +101,43 @@ impl Facts {
 
     /// What `viewer` may see of `record`. `fresh` skips the cache (but still
     /// refreshes it).
+    ///
+    /// `roster_of` names a group conversation whose cached roster (Teams user
+    /// ids for `refresh.userIds`) is read in the same round trip.
     pub async fn view(
         &self,
         viewer: &AadObjectId,
         record: &RecordRef,
+        roster_of: Option<&str>,
         fresh: bool,
         deadline: Instant,
     ) -> Result<View, FactsError> {
-        let keys = [
+        let mut keys = vec![
             SETTINGS_KEY.to_owned(),
             access_key(viewer, record),
             record_key(record),
         ];
+        keys.extend(roster_of.map(roster_key));
         let cached = if fresh {
-            vec![None, None, None]
+            vec![None; keys.len()]
         } else {
+            // The warm path: this one MGET is all the I/O a card refresh needs.
             self.store.get_many(&keys).await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "cache read failed; asking Dataverse");
-                vec![None, None, None]
+                vec![None; keys.len()]
             })
         };
+        let roster = cached
+            .get(3)
+            .and_then(Option::as_deref)
+            .and_then(|raw| serde_json::from_str::<Vec<String>>(raw).ok());
         let settings = match cached[0].as_deref().and_then(decode_settings) {
             Some(settings) => settings,
             None => self.load_settings(deadline).await?,
         };
-        let join_enabled = settings.iter().any(|s| s.entity == record.entity && s.enabled);
+        let join_enabled = settings
+            .iter()
+            .any(|s| s.entity == record.entity && s.enabled);
         let access = match cached[1].as_deref().and_then(decode_access) {
             Some(access) => access,
             None => self.load_access(viewer, record, deadline).await?,
@@ -130,6 +147,7 @@ impl Facts {
                 access: access.unwrap_or_default(),
                 join_enabled,
                 record: None,
+                roster,
             });
         };
         let record_facts = match cached[2]
@@ -143,7 +161,15 @@ impl Facts {
             access,
             join_enabled,
             record: record_facts,
+            roster,
         })
+    }
+
+    /// Remembers a group conversation's roster for later refreshes.
+    pub async fn remember_roster(&self, conversation: &str, user_ids: &[String]) {
+        let value = serde_json::to_string(user_ids).unwrap_or_default();
+        self.write(&roster_key(conversation), value, ROSTER_TTL)
+            .await;
     }
 
     /// The Join chat switch of every record type (cached).
@@ -164,7 +190,11 @@ impl Facts {
     }
 
     /// The seller's `systemuser` (cached for an hour).
-    pub async fn user(&self, aad: &AadObjectId, deadline: Instant) -> Result<Option<SystemUser>, FactsError> {
+    pub async fn user(
+        &self,
+        aad: &AadObjectId,
+        deadline: Instant,
+    ) -> Result<Option<SystemUser>, FactsError> {
         let key = format!("user:{}", aad.as_str());
         if let Ok(Some(raw)) = self.store.get(&key).await {
             if let Ok(user) = serde_json::from_str::<SystemUser>(&raw) {
@@ -173,18 +203,39 @@ impl Facts {
         }
         let user = self.dataverse.user_by_aad(aad, deadline).await?;
         if let Some(user) = &user {
-            self.write(&key, serde_json::to_string(user).unwrap_or_default(), USER_TTL).await;
+            self.write(
+                &key,
+                serde_json::to_string(user).unwrap_or_default(),
+                USER_TTL,
+            )
+            .await;
         }
         Ok(user)
     }
 
+    /// A record's name: from the cache, else from Dataverse.
+    pub async fn record_name(&self, record: &RecordRef, deadline: Instant) -> Option<String> {
+        if let Some(cached) = self.cached_record(record).await {
+            return Some(cached.name);
+        }
+        match self.dataverse.record(record, deadline).await {
+            Ok(row) => row.map(|row| row.name),
+            Err(error) => {
+                tracing::warn!(%error, "record name unavailable");
+                None
+            }
+        }
+    }
+
+    /// The cached record and its chats, without asking anyone on a miss.
+    pub async fn cached_record(&self, record: &RecordRef) -> Option<RecordFacts> {
+        let raw = self.store.get(&record_key(record)).await.ok()??;
+        serde_json::from_str(&raw).ok()
+    }
+
     /// Records that `viewer` joined `chat`, in the cached record it came from.
     pub async fn note_member(&self, record: &RecordRef, chat: &ChatId, viewer: &AadObjectId) {
-        let key = record_key(record);
-        let Ok(Some(raw)) = self.store.get(&key).await else {
-            return;
-        };
-        let Ok(mut facts) = serde_json::from_str::<RecordFacts>(&raw) else {
+        let Some(mut facts) = self.cached_record(record).await else {
             return;
         };
         for cached in facts.chats.iter_mut().filter(|c| c.id == chat.as_str()) {
@@ -192,7 +243,12 @@ impl Facts {
                 cached.members.push(viewer.as_str().to_owned());
             }
         }
-        self.write(&key, serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL).await;
+        self.write(
+            &record_key(record),
+            serde_json::to_string(&facts).unwrap_or_default(),
+            RECORD_TTL,
+        )
+        .await;
     }
 
     async fn load_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
@@ -205,8 +261,12 @@ impl Facts {
                 on: s.enabled,
             })
             .collect();
-        self.write(SETTINGS_KEY, serde_json::to_string(&cached).unwrap_or_default(), SETTINGS_TTL)
-            .await;
+        self.write(
+            SETTINGS_KEY,
+            serde_json::to_string(&cached).unwrap_or_default(),
+            SETTINGS_TTL,
+        )
+        .await;
         Ok(settings)
     }
 
@@ -218,7 +278,9 @@ impl Facts {
         deadline: Instant,
     ) -> Result<Option<Access>, FactsError> {
         let access = match self.user(viewer, deadline).await? {
-            Some(user) if !user.disabled => self.dataverse.access(&user.id, record, deadline).await?,
+            Some(user) if !user.disabled => {
+                self.dataverse.access(&user.id, record, deadline).await?
+            }
             // Unknown or disabled users see nothing.
             _ => Some(Access::default()),
         };
@@ -228,11 +290,16 @@ impl Facts {
             Some(Access { read: true, .. }) => "r",
             Some(_) => "-",
         };
-        self.write(&access_key(viewer, record), encoded.to_owned(), ACCESS_TTL).await;
+        self.write(&access_key(viewer, record), encoded.to_owned(), ACCESS_TTL)
+            .await;
         Ok(access)
     }
 
-    async fn load_record(&self, record: &RecordRef, deadline: Instant) -> Result<Option<RecordFacts>, FactsError> {
+    async fn load_record(
+        &self,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> Result<Option<RecordFacts>, FactsError> {
         let Some(row) = self.dataverse.record(record, deadline).await? else {
             return Ok(None);
         };
@@ -247,14 +314,24 @@ impl Facts {
             name: row.name,
             chats,
         };
-        self.write(&record_key(record), serde_json::to_string(&facts).unwrap_or_default(), RECORD_TTL)
-            .await;
+        self.write(
+            &record_key(record),
+            serde_json::to_string(&facts).unwrap_or_default(),
+            RECORD_TTL,
+        )
+        .await;
         Ok(Some(facts))
     }
 
-    async fn load_chat(&self, chat: &ChatId, deadline: Instant) -> Result<Option<ChatFacts>, FactsError> {
-        let (details, members) =
-            futures::try_join!(self.graph.chat(chat, deadline), self.graph.members(chat, deadline))?;
+    async fn load_chat(
+        &self,
+        chat: &ChatId,
+        deadline: Instant,
+    ) -> Result<Option<ChatFacts>, FactsError> {
+        let (details, members) = futures::try_join!(
+            self.graph.chat(chat, deadline),
+            self.graph.members(chat, deadline)
+        )?;
         // A connected chat Graph no longer knows (deleted) is not shown.
         Ok(details.map(|details| ChatFacts {
             id: chat.as_str().to_owned(),
@@ -274,11 +351,24 @@ impl Facts {
 const SETTINGS_KEY: &str = "cfg:joinchat";
 
 fn access_key(viewer: &AadObjectId, record: &RecordRef) -> String {
-    format!("acc:{}:{}:{}", viewer.as_str(), record.entity.logical_name(), record.id.as_str())
+    format!(
+        "acc:{}:{}:{}",
+        viewer.as_str(),
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
 }
 
 fn record_key(record: &RecordRef) -> String {
-    format!("chats:{}:{}", record.entity.logical_name(), record.id.as_str())
+    format!(
+        "chats:{}:{}",
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
+}
+
+fn roster_key(conversation: &str) -> String {
+    format!("roster:{conversation}")
 }
 
 fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {
@@ -299,8 +389,14 @@ fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {
 fn decode_access(raw: &str) -> Option<Option<Access>> {
     Some(match raw {
         "x" => None,
-        "rw" => Some(Access { read: true, write: true }),
-        "r" => Some(Access { read: true, write: false }),
+        "rw" => Some(Access {
+            read: true,
+            write: true,
+        }),
+        "r" => Some(Access {
+            read: true,
+            write: false,
+        }),
         "-" => Some(Access::default()),
         _ => return None,
     })

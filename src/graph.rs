@@ -140,7 +140,12 @@ impl GraphClient {
     }
 
     /// Adds a user to a chat with the entire history visible.
-    pub async fn add_member(&self, chat: &ChatId, user: &AadObjectId, deadline: Instant) -> GraphResult<AddOutcome> {
+    pub async fn add_member(
+        &self,
+        chat: &ChatId,
+        user: &AadObjectId,
+        deadline: Instant,
+    ) -> GraphResult<AddOutcome> {
         let url = format!("{}/chats/{}/members", self.base, encode(chat.as_str()));
         let body = json!({
             "@odata.type": "#microsoft.graph.aadUserConversationMember",
@@ -166,8 +171,17 @@ impl GraphClient {
     }
 
     /// Installs the bot's Teams app into a chat, so it can post there.
-    pub async fn install_app(&self, chat: &ChatId, teams_app_id: &str, deadline: Instant) -> GraphResult<()> {
-        let url = format!("{}/chats/{}/installedApps", self.base, encode(chat.as_str()));
+    pub async fn install_app(
+        &self,
+        chat: &ChatId,
+        teams_app_id: &str,
+        deadline: Instant,
+    ) -> GraphResult<()> {
+        let url = format!(
+            "{}/chats/{}/installedApps",
+            self.base,
+            encode(chat.as_str())
+        );
         let body = json!({
             "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
         });

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::{
     audit::{self, AuditEvent},
+    cards::{self, RecordSummary},
     connector::{ConnectorClient, ConnectorError},
-    dataverse::DataverseError,
     domain::{AadObjectId, ChatId, RecordRef},
     facts::{Facts, FactsError},
     graph::{AddOutcome, GraphError},
@@ -58,13 +58,21 @@ pub enum JoinOutcome {
 impl JoinOutcome {
     fn audit(&self) -> (&'static str, &'static str) {
         match self {
-            JoinOutcome::Joined { notice_posted: true } => ("joined", ""),
-            JoinOutcome::Joined { notice_posted: false } => ("joined", "notice_not_posted"),
+            JoinOutcome::Joined {
+                notice_posted: true,
+            } => ("joined", ""),
+            JoinOutcome::Joined {
+                notice_posted: false,
+            } => ("joined", "notice_not_posted"),
             JoinOutcome::AlreadyMember => ("member", ""),
-            JoinOutcome::Refused(Decision::Locked { type_disabled: true, read_only: true }) => {
-                ("locked", "type_disabled,read_only")
-            }
-            JoinOutcome::Refused(Decision::Locked { type_disabled: true, .. }) => ("locked", "type_disabled"),
+            JoinOutcome::Refused(Decision::Locked {
+                type_disabled: true,
+                read_only: true,
+            }) => ("locked", "type_disabled,read_only"),
+            JoinOutcome::Refused(Decision::Locked {
+                type_disabled: true,
+                ..
+            }) => ("locked", "type_disabled"),
             JoinOutcome::Refused(Decision::Locked { .. }) => ("locked", "read_only"),
             JoinOutcome::Refused(_) => ("refused", ""),
             JoinOutcome::Hidden => ("hidden", "no_read_access_or_missing"),
@@ -114,19 +122,26 @@ impl Joiner {
             });
         }
         // Fresh facts from Dataverse only: no Graph call before the verdict.
-        let permitted = match self.check(request, deadline).await {
-            Ok(Ok(())) => (),
+        match self.check(request, deadline).await {
+            Ok(Ok(())) => {}
             Ok(Err(refusal)) => return refusal,
             Err(error) => {
                 tracing::warn!(%error, "join re-check failed");
                 return JoinOutcome::TryAgain;
             }
-        };
-        let () = permitted;
+        }
 
-        let lock_key = format!("lock:join:{}:{}", request.chat.as_str(), request.user.as_str());
+        let lock_key = format!(
+            "lock:join:{}:{}",
+            request.chat.as_str(),
+            request.user.as_str()
+        );
         let lock_token = uuid::Uuid::new_v4().to_string();
-        let locked = match self.store.set_if_absent(&lock_key, &lock_token, LOCK_TTL).await {
+        let locked = match self
+            .store
+            .set_if_absent(&lock_key, &lock_token, LOCK_TTL)
+            .await
+        {
             Ok(true) => true,
             Ok(false) => {
                 // Someone (a double click, another replica) is joining this
@@ -155,13 +170,22 @@ impl Joiner {
     }
 
     /// The server-side re-check. `Ok(Err(_))` is a refusal.
-    async fn check(&self, request: &JoinRequest<'_>, deadline: Instant) -> Result<Result<(), JoinOutcome>, FactsError> {
+    async fn check(
+        &self,
+        request: &JoinRequest<'_>,
+        deadline: Instant,
+    ) -> Result<Result<(), JoinOutcome>, FactsError> {
         let dataverse = self.facts.dataverse();
         let settings = dataverse.join_chat_settings(deadline).await?;
         let join_enabled = settings
             .iter()
             .any(|s| s.entity == request.record.entity && s.enabled);
-        let Some(user) = self.facts.user(request.user, deadline).await?.filter(|u| !u.disabled) else {
+        let Some(user) = self
+            .facts
+            .user(request.user, deadline)
+            .await?
+            .filter(|u| !u.disabled)
+        else {
             return Ok(Err(JoinOutcome::Hidden));
         };
         let Some(access) = dataverse.access(&user.id, request.record, deadline).await? else {
@@ -191,7 +215,9 @@ impl Joiner {
         let graph = self.facts.graph();
         match self.is_member(request, deadline).await {
             Ok(true) => {
-                self.facts.note_member(request.record, request.chat, request.user).await;
+                self.facts
+                    .note_member(request.record, request.chat, request.user)
+                    .await;
                 return JoinOutcome::AlreadyMember;
             }
             Ok(false) => {}
@@ -199,7 +225,9 @@ impl Joiner {
         }
         match graph.add_member(request.chat, request.user, deadline).await {
             Ok(AddOutcome::AlreadyMember) => {
-                self.facts.note_member(request.record, request.chat, request.user).await;
+                self.facts
+                    .note_member(request.record, request.chat, request.user)
+                    .await;
                 return JoinOutcome::AlreadyMember;
             }
             Ok(AddOutcome::Added) => {}
@@ -212,14 +240,22 @@ impl Joiner {
                 return JoinOutcome::GraphRefused;
             }
         }
-        self.facts.note_member(request.record, request.chat, request.user).await;
+        self.facts
+            .note_member(request.record, request.chat, request.user)
+            .await;
         let notice_posted = self.post_notice(request, deadline).await;
         JoinOutcome::Joined { notice_posted }
     }
 
-    async fn is_member(&self, request: &JoinRequest<'_>, deadline: Instant) -> Result<bool, JoinOutcome> {
+    async fn is_member(
+        &self,
+        request: &JoinRequest<'_>,
+        deadline: Instant,
+    ) -> Result<bool, JoinOutcome> {
         match self.facts.graph().members(request.chat, deadline).await {
-            Ok(members) => Ok(members.iter().any(|m| m.aad.eq_ignore_ascii_case(request.user.as_str()))),
+            Ok(members) => Ok(members
+                .iter()
+                .any(|m| m.aad.eq_ignore_ascii_case(request.user.as_str()))),
             Err(GraphError::Call(error)) => {
                 tracing::warn!(%error, "Graph members unavailable");
                 Err(JoinOutcome::TryAgain)
@@ -243,14 +279,22 @@ impl Joiner {
     /// "Name joined the chat", posted into the chat; installs the bot there
     /// first when it is missing and we may.
     async fn post_notice(&self, request: &JoinRequest<'_>, deadline: Instant) -> bool {
-        let record_name = match self.facts.record_name(request.record).await {
-            Some(name) => name,
-            None => String::new(),
+        let summary = RecordSummary {
+            record: request.record.clone(),
+            name: self
+                .facts
+                .record_name(request.record, deadline)
+                .await
+                .unwrap_or_default(),
         };
-        let text = crate::cards::joined_notice_text(request.user_name, request.record, &record_name);
+        let text = cards::joined_notice_text(request.user_name, &summary);
         let notice = OutboundActivity::text(text);
         let chat = request.chat.as_str();
-        match self.connector.send(request.service_url, chat, None, &notice, deadline).await {
+        match self
+            .connector
+            .send(request.service_url, chat, None, &notice, deadline)
+            .await
+        {
             Ok(_) => return true,
             Err(ConnectorError::NotInConversation) => {}
             Err(error) => {
@@ -259,10 +303,18 @@ impl Joiner {
             }
         }
         let Some(app_id) = &self.teams_app_id else {
-            tracing::info!(chat.id = chat, "joined notice skipped: the bot is not installed in the chat");
+            tracing::info!(
+                chat.id = chat,
+                "joined notice skipped: the bot is not installed in the chat"
+            );
             return false;
         };
-        if let Err(error) = self.facts.graph().install_app(request.chat, app_id, deadline).await {
+        if let Err(error) = self
+            .facts
+            .graph()
+            .install_app(request.chat, app_id, deadline)
+            .await
+        {
             tracing::info!(%error, chat.id = chat, "joined notice skipped: could not install the bot");
             return false;
         }
@@ -271,11 +323,5 @@ impl Joiner {
             .await
             .map_err(|error| tracing::warn!(%error, "joined notice not posted after install"))
             .is_ok()
-    }
-}
-
-impl From<DataverseError> for JoinOutcome {
-    fn from(_: DataverseError) -> JoinOutcome {
-        JoinOutcome::TryAgain
     }
 }

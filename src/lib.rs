@@ -8,11 +8,20 @@
 pub mod audit;
 pub mod auth;
 pub mod bot;
+pub mod cards;
+pub mod commands;
 pub mod config;
 pub mod connector;
+pub mod dataverse;
+pub mod domain;
+pub mod facts;
+pub mod graph;
 pub mod http;
+pub mod join;
+pub mod policy;
 pub mod retry;
 pub mod sandbox;
+pub mod show;
 pub mod store;
 pub mod teams;
 
@@ -25,6 +34,9 @@ use crate::{
     bot::Bot,
     config::Config,
     connector::ConnectorClient,
+    dataverse::DataverseClient,
+    facts::Facts,
+    graph::GraphClient,
     http::Metrics,
     store::Store,
 };
@@ -82,7 +94,10 @@ impl App {
         );
         let metrics = Metrics::new();
         let connector = ConnectorClient::new(http.clone(), tokens.clone());
-        let bot = Bot::new(&config, store.clone(), connector, metrics.clone());
+        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url);
+        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url);
+        let facts = Facts::new(store.clone(), dataverse, graph);
+        let bot = Bot::new(&config, store.clone(), connector, facts, metrics.clone());
         let state = Arc::new(AppState {
             config: config.clone(),
             store,

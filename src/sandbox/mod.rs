@@ -29,8 +29,9 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
@@ -166,6 +167,7 @@ impl Cloud {
                 .configure(connector::configure)
                 .configure(graph::configure)
                 .configure(dataverse::configure)
+                .default_service(web::to(not_served))
         })
         .workers(2)
         .disable_signals()
@@ -291,4 +293,33 @@ async fn log_and_fault(
         status: response.status().as_u16(),
     });
     Ok(response)
+}
+
+// A path no simulated service serves, answered in the shape of the service
+// whose URL it is under, so a bot that drifts from the wire protocol sees a
+// real-looking refusal (and the calls log shows it).
+async fn not_served(req: HttpRequest) -> HttpResponse {
+    let message = format!(
+        "{} {} is not served by the simulated cloud.",
+        req.method(),
+        req.path()
+    );
+    let not_found = StatusCode::NOT_FOUND;
+    match Service::of_path(req.path()).map(|(service, _)| service) {
+        Some(Service::Graph) => {
+            HttpResponse::BadRequest().json(graph::error_body("BadRequest", &message))
+        }
+        Some(Service::Dataverse) => {
+            HttpResponse::build(not_found).json(dataverse::error_body("0x8006088a", &message))
+        }
+        Some(Service::Connector) => {
+            HttpResponse::build(not_found).json(connector::error_body("NotFound", &message))
+        }
+        Some(Service::Entra) => HttpResponse::build(not_found).json(entra::error_body(
+            "invalid_request",
+            900561,
+            &message,
+        )),
+        None => HttpResponse::build(not_found).json(serde_json::json!({"error": message})),
+    }
 }

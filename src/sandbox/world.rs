@@ -272,7 +272,7 @@ struct ChatEntry {
     topic: String,
     #[serde(default)]
     members: Vec<Spanned<String>>,
-    connected_to: Vec<Spanned<String>>,
+    connected_to: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     messages: Vec<MessageEntry>,
     bot_installed: Option<bool>,
@@ -428,14 +428,14 @@ impl Checker<'_> {
                 ));
             }
             let members = self.user_list(&entry.members, user_keys, &format!("{at}.members"))?;
-            if entry.connected_to.is_empty() {
+            if entry.connected_to.get_ref().is_empty() {
                 return Err(self.error(
-                    spanned,
+                    &entry.connected_to,
                     format!("{at}.connected_to: a chat must be connected to at least one record"),
                 ));
             }
             let mut connected_to: Vec<Connection> = Vec::new();
-            for (position, reference) in entry.connected_to.iter().enumerate() {
+            for (position, reference) in entry.connected_to.get_ref().iter().enumerate() {
                 let place = format!("{at}.connected_to[{position}]");
                 let record = self.record_ref(reference, records, &place)?;
                 if connected_to.iter().any(|c| c.record_id == record.id) {
@@ -472,13 +472,22 @@ impl Checker<'_> {
     }
 
     fn entity(&self, raw: &Spanned<String>, at: &str) -> Result<Entity, WorldError> {
-        Entity::parse(raw.get_ref()).ok_or_else(|| {
+        self.entity_named(raw.get_ref(), raw, at)
+    }
+
+    /// The record type `name`, which sits at `span` in the file.
+    fn entity_named<T>(
+        &self,
+        name: &str,
+        span: &Spanned<T>,
+        at: &str,
+    ) -> Result<Entity, WorldError> {
+        Entity::parse(name).ok_or_else(|| {
             let supported: Vec<&str> = Entity::ALL.iter().map(|e| e.logical_name()).collect();
             self.error(
-                raw,
+                span,
                 format!(
-                    "{at}: unsupported record type {:?} (supported: {})",
-                    raw.get_ref(),
+                    "{at}: unsupported record type {name:?} (supported: {})",
                     supported.join(", ")
                 ),
             )
@@ -556,16 +565,7 @@ impl Checker<'_> {
                 format!("{at}: expected \"<record type>:<record name or id>\", got {text:?}"),
             ));
         };
-        let entity = Entity::parse(entity_name.trim()).ok_or_else(|| {
-            let supported: Vec<&str> = Entity::ALL.iter().map(|e| e.logical_name()).collect();
-            self.error(
-                raw,
-                format!(
-                    "{at}: unsupported record type {entity_name:?} (supported: {})",
-                    supported.join(", ")
-                ),
-            )
-        })?;
+        let entity = self.entity_named(entity_name.trim(), raw, at)?;
         let wanted = wanted.trim();
         let of_type: Vec<&Record> = records
             .iter()

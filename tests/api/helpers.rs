@@ -224,6 +224,77 @@ impl TestApp {
             .collect()
     }
 
+    /// `POST /_sandbox/users/{key}/say` → `{status, activities}`.
+    pub async fn say(&self, user: &str, text: &str) -> Value {
+        self.control_post(&format!("users/{user}/say"), json!({ "text": text }))
+            .await
+    }
+
+    pub async fn say_in(&self, user: &str, chat: &str, text: &str) -> Value {
+        self.control_post(
+            &format!("users/{user}/say"),
+            json!({ "text": text, "chat": chat }),
+        )
+        .await
+    }
+
+    /// `POST /_sandbox/users/{key}/invoke` → `{status, body, activities}`.
+    pub async fn invoke(&self, user: &str, verb: &str, data: &Value) -> Value {
+        self.control_post(
+            &format!("users/{user}/invoke"),
+            json!({ "verb": verb, "data": data }),
+        )
+        .await
+    }
+
+    pub async fn control_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_sandbox/{path}", self.cloud.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("the control API answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON")
+    }
+
+    /// `GET /_sandbox/chats/{id}`.
+    pub async fn chat(&self, id: &str) -> Value {
+        let encoded = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        self.http
+            .get(format!(
+                "{}/_sandbox/chats/{encoded}",
+                self.cloud.base_url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn fault(&self, fault: Value) {
+        self.control_post("faults", fault).await;
+    }
+
+    /// The audit trail as the bot's store holds it.
+    pub async fn audit(&self) -> Vec<std::collections::HashMap<String, String>> {
+        self.state
+            .store
+            .recent_events("audit", 1000)
+            .await
+            .expect("the store answers")
+            .into_iter()
+            .map(|fields| fields.into_iter().collect())
+            .collect()
+    }
+
     pub async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.bot_url))

@@ -1,7 +1,20 @@
-//! The black-box suite: one binary, one way in (`helpers::spawn_app`).
+//! The black-box suite: one binary, one way in (`helpers::spawn_app` for the
+//! bot and its cloud, `sandbox_helpers` for the cloud alone).
 
+mod cards;
 mod cli;
 mod front_door;
+mod join;
+mod sandbox_connector;
+mod sandbox_control;
+mod sandbox_dataverse;
+mod sandbox_entra;
+mod sandbox_faults;
+mod sandbox_graph;
+mod sandbox_world;
+
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+mod sandbox_helpers;

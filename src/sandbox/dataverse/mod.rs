@@ -10,42 +10,18 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::entra::check_bearer;
-use super::odata::{self, Query};
-use super::world::{Access, Entity, Record, User};
+use super::odata::Query;
+use super::world::{Access, Entity, User};
 use super::Shared;
 
-/// The ids of Dataverse's own rows: the organization, the bot's application
-/// user, the roles, and one Join chat configuration per record type.
-pub(crate) struct DataverseIds {
-    organization_id: String,
-    business_unit_id: String,
-    app_user_id: String,
-    admin_role_id: String,
-    salesperson_role_id: String,
-    /// Per record type: (configuration row id, `entity` metadata row id).
-    configurations: Vec<(Entity, String, String)>,
-}
+mod tables;
 
-impl DataverseIds {
-    pub fn generate() -> DataverseIds {
-        let guid = || Uuid::new_v4().to_string();
-        DataverseIds {
-            organization_id: guid(),
-            business_unit_id: guid(),
-            app_user_id: guid(),
-            admin_role_id: guid(),
-            salesperson_role_id: guid(),
-            configurations: Entity::ALL.iter().map(|e| (*e, guid(), guid())).collect(),
-        }
-    }
-}
-
-const ADMIN_ROLE: &str = "System Administrator";
-const SALESPERSON_ROLE: &str = "Salesperson";
+pub(crate) use tables::DataverseIds;
+use tables::{table, user_roles, Row};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -197,7 +173,7 @@ fn answer_get(shared: &Shared, req: &HttpRequest, path: &str) -> Result<Value, R
             let query = Query::parse(&pairs, &[]).map_err(Refusal::unsupported)?;
             let user = system_user(shared, user)?;
             let table = user_roles(shared, user);
-            let rows = table.query(&query)?;
+            let rows = table.query(&query).map_err(Refusal::unsupported)?;
             Ok(json!({
                 "@odata.context": context(shared, "roles", &query, false),
                 "value": rows,
@@ -260,7 +236,7 @@ fn collection(
             .rows
             .retain(|row| readable(shared, entity, row, caller));
     }
-    let rows = table.query(query)?;
+    let rows = table.query(query).map_err(Refusal::unsupported)?;
     Ok(json!({
         "@odata.context": context(shared, set, query, false),
         "value": rows,
@@ -285,7 +261,7 @@ fn single(
             return Err(missing_read_privilege(shared, entity, caller));
         }
     }
-    let mut shaped = table.shape(row, query)?;
+    let mut shaped = table.shape(row, query).map_err(Refusal::unsupported)?;
     shaped.insert(
         "@odata.context".to_owned(),
         json!(context(shared, set, query, true)),
@@ -451,277 +427,6 @@ fn join_chat_switch(body: &[u8]) -> Result<bool, Refusal> {
         .get("msdyn_usercanjoinchat")
         .and_then(Value::as_bool)
         .ok_or_else(|| Refusal::unsupported("msdyn_usercanjoinchat must be true or false."))
-}
-
-/// One table's rows, before the query shapes them.
-struct Table {
-    type_name: &'static str,
-    primary_id: &'static str,
-    columns: Vec<&'static str>,
-    navigation: Option<&'static str>,
-    rows: Vec<Row>,
-}
-
-struct Row {
-    fields: Map<String, Value>,
-    navigation: Value,
-}
-
-impl Row {
-    fn new(fields: Value) -> Row {
-        Row::with_navigation(fields, Value::Null)
-    }
-
-    fn with_navigation(fields: Value, navigation: Value) -> Row {
-        let fields = match fields {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        Row { fields, navigation }
-    }
-}
-
-impl Table {
-    fn query(&self, query: &Query) -> Result<Vec<Value>, Refusal> {
-        let mut shaped = Vec::new();
-        for row in &self.rows {
-            let keep = odata::matches(&row.fields, &query.filter, self.type_name)
-                .map_err(Refusal::unsupported)?;
-            if keep {
-                shaped.push(Value::Object(self.shape(row, query)?));
-            }
-        }
-        if let Some(top) = query.top {
-            shaped.truncate(top);
-        }
-        Ok(shaped)
-    }
-
-    /// The row with only the selected columns (the primary id always), its
-    /// etag, and the expanded navigation property when asked for.
-    fn shape(&self, row: &Row, query: &Query) -> Result<Map<String, Value>, Refusal> {
-        let mut shaped = Map::new();
-        shaped.insert("@odata.etag".to_owned(), json!("W/\"1048576\""));
-        let columns: Vec<&str> = match &query.select {
-            Some(selected) => selected.iter().map(String::as_str).collect(),
-            None => self.columns.clone(),
-        };
-        for column in columns.iter().chain([&self.primary_id]) {
-            if !self.columns.contains(column) {
-                return Err(Refusal::unsupported(odata::unknown_property(
-                    column,
-                    self.type_name,
-                )));
-            }
-            if let Some(value) = row.fields.get(*column) {
-                shaped.insert((*column).to_owned(), value.clone());
-            }
-        }
-        if let Some(expand) = &query.expand {
-            if self.navigation != Some(expand.as_str()) {
-                return Err(Refusal::unsupported(odata::unknown_property(
-                    expand,
-                    self.type_name,
-                )));
-            }
-            shaped.insert(expand.clone(), row.navigation.clone());
-        }
-        Ok(shaped)
-    }
-}
-
-fn table(shared: &Shared, set: &str) -> Option<Table> {
-    if let Some(entity) = Entity::from_entity_set(set) {
-        return Some(record_table(shared, entity));
-    }
-    match set {
-        "systemusers" => Some(system_users(shared)),
-        "msdyn_teamschatassociations" => Some(chat_associations(shared)),
-        "msdyn_entitylinkchatconfigurations" => Some(join_chat_configurations(shared)),
-        "roles" => Some(roles(shared)),
-        _ => None,
-    }
-}
-
-fn record_table(shared: &Shared, entity: Entity) -> Table {
-    let owner_id = |record: &Record| {
-        shared
-            .world
-            .user(&record.owner)
-            .map(|user| user.systemuser_id.clone())
-    };
-    let rows = shared
-        .world
-        .records()
-        .iter()
-        .filter(|record| record.entity == entity)
-        .map(|record| {
-            let mut fields = Map::new();
-            fields.insert(entity.id_column().to_owned(), json!(record.id));
-            fields.insert(entity.name_column().to_owned(), json!(record.name));
-            fields.insert("_ownerid_value".to_owned(), json!(owner_id(record)));
-            fields.insert("statecode".to_owned(), json!(0));
-            Row::new(Value::Object(fields))
-        })
-        .collect();
-    Table {
-        type_name: entity.logical_name(),
-        primary_id: entity.id_column(),
-        columns: vec![
-            entity.id_column(),
-            entity.name_column(),
-            "_ownerid_value",
-            "statecode",
-        ],
-        navigation: None,
-        rows,
-    }
-}
-
-fn system_users(shared: &Shared) -> Table {
-    let rows = shared
-        .world
-        .users()
-        .iter()
-        .map(|user| {
-            Row::new(json!({
-                "systemuserid": user.systemuser_id,
-                "fullname": user.name,
-                "azureactivedirectoryobjectid": user.aad_object_id,
-                "isdisabled": false,
-                "internalemailaddress": user.email,
-                "domainname": user.email,
-            }))
-        })
-        .collect();
-    Table {
-        type_name: "systemuser",
-        primary_id: "systemuserid",
-        columns: vec![
-            "systemuserid",
-            "fullname",
-            "azureactivedirectoryobjectid",
-            "isdisabled",
-            "internalemailaddress",
-            "domainname",
-        ],
-        navigation: None,
-        rows,
-    }
-}
-
-// The association table has no owner, so no record-level security: anyone who
-// may read the table reads every row, with or without CallerObjectId.
-fn chat_associations(shared: &Shared) -> Table {
-    let mut rows = Vec::new();
-    for chat in shared.world.chats() {
-        for connection in &chat.connected_to {
-            rows.push(Row::new(json!({
-                "msdyn_teamschatassociationid": connection.association_id,
-                "msdyn_teamschatassociationname": chat.topic,
-                "msdyn_teamschatid": chat.id,
-                "msdyn_regardingobjectid": connection.record_id,
-                "msdyn_regardingobjectname": connection.entity.logical_name(),
-                "msdyn_entityrecordstate": 0,
-                "statecode": 0,
-            })));
-        }
-    }
-    Table {
-        type_name: "msdyn_teamschatassociation",
-        primary_id: "msdyn_teamschatassociationid",
-        columns: vec![
-            "msdyn_teamschatassociationid",
-            "msdyn_teamschatassociationname",
-            "msdyn_teamschatid",
-            "msdyn_regardingobjectid",
-            "msdyn_regardingobjectname",
-            "msdyn_entityrecordstate",
-            "statecode",
-        ],
-        navigation: None,
-        rows,
-    }
-}
-
-fn join_chat_configurations(shared: &Shared) -> Table {
-    let enabled = shared.lock().join_chat.clone();
-    let rows = shared
-        .dataverse_ids
-        .configurations
-        .iter()
-        .map(|(entity, id, entity_metadata_id)| {
-            let name = entity.logical_name();
-            Row::with_navigation(
-                json!({
-                    "msdyn_entitylinkchatconfigurationid": id,
-                    "msdyn_uniquename": format!("msdyn_{name}_chatconfig"),
-                    "msdyn_name": format!("{name} chat configuration"),
-                    "msdyn_usercanjoinchat": enabled.contains(entity),
-                    "_msdyn_entitytype_value": entity_metadata_id,
-                    "statecode": 0,
-                }),
-                json!({"entityid": entity_metadata_id, "logicalname": name}),
-            )
-        })
-        .collect();
-    Table {
-        type_name: "msdyn_entitylinkchatconfiguration",
-        primary_id: "msdyn_entitylinkchatconfigurationid",
-        columns: vec![
-            "msdyn_entitylinkchatconfigurationid",
-            "msdyn_uniquename",
-            "msdyn_name",
-            "msdyn_usercanjoinchat",
-            "_msdyn_entitytype_value",
-            "statecode",
-        ],
-        navigation: Some("msdyn_entitytype"),
-        rows,
-    }
-}
-
-fn role_row(id: &str, name: &str, holders: Vec<&User>) -> Row {
-    let holders: Vec<Value> = holders
-        .into_iter()
-        .map(|user| {
-            json!({
-                "systemuserid": user.systemuser_id,
-                "fullname": user.name,
-                "azureactivedirectoryobjectid": user.aad_object_id,
-            })
-        })
-        .collect();
-    Row::with_navigation(json!({"roleid": id, "name": name}), json!(holders))
-}
-
-// Admins hold System Administrator; everyone else is a Salesperson.
-fn roles(shared: &Shared) -> Table {
-    let ids = &shared.dataverse_ids;
-    let users = shared.world.users();
-    let admins = users.iter().filter(|user| user.admin).collect();
-    let salespeople = users.iter().filter(|user| !user.admin).collect();
-    Table {
-        type_name: "role",
-        primary_id: "roleid",
-        columns: vec!["roleid", "name"],
-        navigation: Some("systemuserroles_association"),
-        rows: vec![
-            role_row(&ids.admin_role_id, ADMIN_ROLE, admins),
-            role_row(&ids.salesperson_role_id, SALESPERSON_ROLE, salespeople),
-        ],
-    }
-}
-
-fn user_roles(shared: &Shared, user: &User) -> Table {
-    let mut table = roles(shared);
-    let admin_role = shared.dataverse_ids.admin_role_id.as_str();
-    table.rows.retain(|row| {
-        let is_admin_role = row.fields.get("roleid").and_then(Value::as_str) == Some(admin_role);
-        is_admin_role == user.admin
-    });
-    table.navigation = None;
-    table
 }
 
 #[cfg(test)]
