@@ -84,7 +84,7 @@ function markdown(text) {
     .replace(/`([^`]+)`/g, "<code>$1</code>")
     .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>')
     .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[\s(])_([^_]+)_(?=[\s).,!?]|$)/g, "$1<em>$2</em>")
+    .replace(/(^|[\s(])[_*]([^_*\n]+)[_*](?=[\s).,:;!?]|$)/g, "$1<em>$2</em>")
     .replace(/\n/g, "<br>");
 }
 
@@ -172,7 +172,7 @@ async function selectUser(key) {
 
 function renderSuggestions() {
   const user = userByKey(state.current);
-  const readable = rolesOf(user.key).map(({ record }) => record);
+  const readable = state.world.records.filter((record) => record.access && record.access[user.key]);
   const records = (readable.length ? readable : state.world.records).slice(0, 3);
   const commands = ["help", ...records.map((record) => `join chat for ${record.entity} ${record.name}`)];
   if (user.admin) commands.push("join chat settings");
@@ -385,11 +385,8 @@ function renderAdaptiveCard(json, execute) {
     const event = context.getEventAt(i);
     window.consoleRenderWarnings.push({ phase: "parse", event: AC.ValidationEvent[event.event], message: event.message });
   }
-  const validation = card.validateProperties();
-  for (const failure of validation.failures) {
-    for (const error of failure.errors) {
-      window.consoleRenderWarnings.push({ phase: "validate", event: AC.ValidationEvent[error.event], message: error.message });
-    }
+  for (const event of card.validateProperties().validationEvents) {
+    window.consoleRenderWarnings.push({ phase: "validate", event: AC.ValidationEvent[event.event], message: event.message });
   }
   const rendered = card.render();
   return rendered || el("p", { class: "note note-error", text: "The renderer could not draw this card." });
