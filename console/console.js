@@ -392,28 +392,27 @@ function renderAdaptiveCard(json, execute) {
   return rendered || el("p", { class: "note note-error", text: "The renderer could not draw this card." });
 }
 
-/** Without the renderer: the card's text blocks and its buttons, so the page still works. */
+/** Without the renderer: the card's text and its buttons, in place, so the page still works. */
 function renderPlainCard(json, execute) {
   const box = el("div", { class: "plain-card" });
-  const walk = (node) => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (!node || typeof node !== "object") return;
-    if (node.type === "TextBlock" && node.text) box.append(el("p", {}, node.text));
-    if (node.type === "FactSet") for (const fact of node.facts || []) box.append(el("p", {}, `${fact.title}: ${fact.value}`));
-    for (const field of ["body", "items", "columns"]) walk(node[field]);
-    if (node.selectAction) walkAction(node.selectAction);
-    for (const action of node.actions || []) walkAction(action);
-  };
-  const buttons = el("div", { class: "plain-actions" });
-  const walkAction = (action) => {
+  const button = (action) => {
     if (action.type === "Action.Execute") {
-      buttons.append(el("button", { type: "button", title: action.tooltip, onclick: () => execute(action.verb, action.data) }, action.title || action.verb));
-    } else if (action.type === "Action.OpenUrl") {
-      buttons.append(el("a", { href: action.url, target: "_blank", rel: "noopener noreferrer" }, action.title || action.url));
+      return el("button", { type: "button", title: action.tooltip, onclick: () => execute(action.verb, action.data) }, action.title || action.verb);
     }
+    if (action.type === "Action.OpenUrl") {
+      return el("a", { href: action.url, target: "_blank", rel: "noopener noreferrer" }, action.title || action.url);
+    }
+    return null;
   };
-  walk(json);
-  box.append(buttons);
+  const walk = (node, into) => {
+    if (Array.isArray(node)) return node.forEach((child) => walk(child, into));
+    if (!node || typeof node !== "object") return;
+    if (node.type === "TextBlock" && node.text) into.append(el("p", {}, node.text));
+    if (node.type === "FactSet") for (const fact of node.facts || []) into.append(el("p", {}, `${fact.title}: ${fact.value}`));
+    for (const field of ["body", "items", "columns"]) walk(node[field], into);
+    if (node.actions && node.actions.length) into.append(el("div", { class: "plain-actions" }, node.actions.map(button)));
+  };
+  walk(json, box);
   return box;
 }
 
@@ -593,7 +592,17 @@ function wireTabs() {
 
 // ---- start -----------------------------------------------------------------------------
 
+// Without the renderer the server put what to install in a template; show it.
+function showRendererHint() {
+  const hint = document.getElementById("renderer-missing");
+  if (AC || !hint) return;
+  const banner = document.getElementById("renderer-banner");
+  banner.replaceChildren(hint.content.cloneNode(true));
+  banner.hidden = false;
+}
+
 async function start() {
+  showRendererHint();
   wireTabs();
   wireComposer();
   try {

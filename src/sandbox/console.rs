@@ -33,10 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn page() -> HttpResponse {
-    let slot = match renderer_path() {
-        Some(_) => format!(r#"<script src="{RENDERER_URL}"></script>"#),
-        None => renderer_hint(),
-    };
+    let slot = renderer_slot(renderer_path().is_some(), on_path("npm"), &console_prefix());
     asset(
         "text/html; charset=utf-8",
         INDEX_HTML.replace(RENDERER_SLOT, &slot),
@@ -98,29 +95,33 @@ fn renderer_path() -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// What the page says when the renderer is missing: the exact command, and
-/// Node.js first when there is no `npm` to run it with.
-fn renderer_hint() -> String {
-    let prefix = console_dirs()
+/// The `console/` folder to name in `npm ci --prefix …`: the first that holds
+/// the page's `package.json`.
+fn console_prefix() -> String {
+    console_dirs()
         .into_iter()
         .find(|dir| dir.join("package.json").is_file())
         .map(|dir| dir.display().to_string())
-        .unwrap_or_else(|| "console".to_owned());
-    let command = format!("npm ci --prefix {prefix}");
-    let steps = if on_path("npm") {
-        format!(
-            "Run <code>{}</code> and reload this page.",
-            escape(&command)
-        )
+        .unwrap_or_else(|| "console".to_owned())
+}
+
+/// What goes in the page's head: the renderer's script tag when it is
+/// installed; otherwise what to run, with Node.js first when there is no `npm`.
+fn renderer_slot(installed: bool, npm_found: bool, prefix: &str) -> String {
+    if installed {
+        return format!(r#"<script src="{RENDERER_URL}"></script>"#);
+    }
+    let command = escape(&format!("npm ci --prefix {prefix}"));
+    let steps = if npm_found {
+        format!("Run <code>{command}</code> and reload this page.")
     } else {
         format!(
             "Install Node.js and npm first (on Debian or Ubuntu: <code>apt-get install -y nodejs npm</code>), \
-             then run <code>{}</code> and reload this page.",
-            escape(&command)
+             then run <code>{command}</code> and reload this page."
         )
     };
     format!(
-        r#"<div class="banner" role="alert" id="renderer-missing"><strong>Cards are shown as plain text:</strong> Microsoft's Adaptive Cards renderer is not installed. {steps}</div>"#
+        r#"<template id="renderer-missing"><strong>Cards are shown as plain text:</strong> Microsoft's Adaptive Cards renderer is not installed. {steps}</template>"#
     )
 }
 
@@ -136,4 +137,35 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_installed_renderer_is_loaded_from_the_vendor_path() {
+        let slot = renderer_slot(true, true, "console");
+        assert_eq!(slot, format!(r#"<script src="{RENDERER_URL}"></script>"#));
+    }
+
+    #[test]
+    fn a_missing_renderer_names_the_command_to_run() {
+        let slot = renderer_slot(false, true, "/src/joinchat/console");
+        assert!(slot.contains("<code>npm ci --prefix /src/joinchat/console</code>"));
+        assert!(!slot.contains("Install Node.js"));
+        assert!(!slot.contains("<script"));
+    }
+
+    #[test]
+    fn without_npm_the_page_says_to_install_node_first() {
+        let slot = renderer_slot(false, false, "console");
+        assert!(slot.contains("Install Node.js and npm first"));
+        assert!(slot.contains("<code>npm ci --prefix console</code>"));
+    }
+
+    #[test]
+    fn the_page_has_a_place_for_the_renderer() {
+        assert!(INDEX_HTML.contains(RENDERER_SLOT));
+    }
 }

@@ -72,6 +72,14 @@ test("a writer joins a connected chat from the card and gets the entire history"
   assert.equal(member?.visible_history_start, ENTIRE_HISTORY);
   assert.ok(view.messages.some((m) => m.kind === "bot" && m.text.includes("Alex Wu joined the chat")));
 
+  // The audit view shows the decision, by name.
+  await page.getByRole("tab", { name: "Audit" }).click();
+  const joined = page.locator('#audit-rows tr[data-action="join"][data-outcome="joined"]');
+  await joined.first().waitFor({ timeout: 10_000 });
+  assert.match(await joined.first().innerText(), /Alex Wu/);
+  assert.match(await joined.first().innerText(), /Contoso Coffee expansion/);
+  await screenshot(page, "join-05-audit-shows-the-join");
+
   assert.ok(await page.locator(".card-surface .ac-adaptiveCard").count() > 0, "cards were drawn by the renderer");
   assert.deepEqual(await page.evaluate(() => window.consoleRenderWarnings), []);
   assert.deepEqual(page.errors, []);
