@@ -207,7 +207,7 @@ async function loadHistory(key, items) {
     const activities = await api("GET", `/_sandbox/conversations/${enc(user.conversation_id)}/activities`);
     if (activities.length) {
       items.append(el("li", { class: "divider", text: "Earlier messages from joinchat" }));
-      for (const activity of activities) showBotActivity(key, activity);
+      for (const activity of activities) showBotActivity(key, activity, { fromHistory: true });
     }
   } catch (error) {
     items.append(el("li", { class: "note note-error", text: `Could not load earlier messages: ${error.message}` }));
@@ -232,8 +232,12 @@ function showNote(key, text, kind = "info") {
   scrollToEnd();
 }
 
-/** Shows a bot activity, or replaces the one with the same id (a card update). */
-function showBotActivity(key, activity) {
+/**
+ * Shows a bot activity, or replaces the one with the same id (a card update).
+ * Cards from history refresh themselves for this viewer, as Teams does when a
+ * card with `refresh` is shown again.
+ */
+function showBotActivity(key, activity, { fromHistory = false } = {}) {
   const known = state.botMessages.get(key);
   const body = el("div", { class: "bubble bot-bubble" });
   if (activity.text && activity.text.trim()) {
@@ -243,7 +247,7 @@ function showBotActivity(key, activity) {
   }
   for (const attachment of activity.attachments || []) {
     if (attachment.contentType === CARD_TYPE) {
-      body.append(cardHost(key, attachment.content, activity.id));
+      body.append(cardHost(key, attachment.content, activity.id, fromHistory));
     } else {
       body.append(el("p", { class: "note", text: `(an attachment of type ${attachment.contentType})` }));
     }
@@ -320,16 +324,16 @@ if (AC) {
  * A box holding one card; `Action.Execute` clicks invoke the bot as `key` and
  * replace the card in place when the bot answers with a new one, as Teams does.
  */
-function cardHost(key, card, activityId) {
+function cardHost(key, card, activityId, refreshNow = false) {
   const host = el("div", { class: "card-host" });
   const feedback = el("p", { class: "card-feedback", role: "status" });
   const surface = el("div", { class: "card-surface" });
   host.append(surface, feedback);
 
-  const execute = async (verb, data) => {
+  const execute = async (verb, data, { quiet = false } = {}) => {
     if (host.getAttribute("aria-busy") === "true") return;
     host.setAttribute("aria-busy", "true");
-    feedback.textContent = "Working…";
+    feedback.textContent = quiet ? "" : "Working…";
     try {
       const answer = await api("POST", `/_sandbox/users/${enc(key)}/invoke`, {
         verb,
@@ -364,6 +368,12 @@ function cardHost(key, card, activityId) {
     surface.replaceChildren(AC ? renderAdaptiveCard(json, execute) : renderPlainCard(json, execute));
   };
   draw(card);
+  const refresh = card && card.refresh;
+  const viewer = userByKey(key);
+  const forViewer = refresh && (!refresh.userIds || refresh.userIds.includes(viewer.mri));
+  if (refreshNow && forViewer && refresh.action && refresh.action.type === "Action.Execute") {
+    execute(refresh.action.verb, refresh.action.data, { quiet: true });
+  }
   return host;
 }
 

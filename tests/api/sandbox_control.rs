@@ -384,19 +384,17 @@ async fn the_calls_log_holds_service_calls_with_decoded_paths_and_nothing_else()
 }
 
 #[tokio::test]
-async fn the_console_placeholder_lists_the_people_and_the_change_counter_moves() {
+async fn the_console_page_loads_its_script_and_the_change_counter_moves() {
     let app = start_demo().await;
-    let page = app
-        .http
-        .get(app.url("/console"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let get = |path: &'static str| {
+        let request = app.http.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let page = get("/console").await;
     assert!(page.contains("joinchat sandbox console"));
-    assert!(page.contains("Alex Wu") && page.contains("/_sandbox/world"));
+    assert!(page.contains("/console/console.js"));
+    // The page learns the world from the control API, like any other client.
+    assert!(get("/console/console.js").await.contains("/_sandbox/world"));
 
     let before = app.control("events").await["version"].as_u64().unwrap();
     let token = app.token(CONNECTOR_SCOPE).await;

@@ -84,3 +84,21 @@ test("a writer joins a connected chat from the card and gets the entire history"
   assert.deepEqual(await page.evaluate(() => window.consoleRenderWarnings), []);
   assert.deepEqual(page.errors, []);
 });
+
+test("after a reload, the earlier card refreshes to the viewer's view, as Teams does", { timeout: 60_000 }, async () => {
+  // Runs after the join above, in the same sandbox: alex is now a member of the deal room.
+  const page = await openConsole(browser, sandbox);
+  await becomeUser(page, "alex");
+  const transcript = page.locator('.transcript[data-user="alex"]');
+  await transcript.getByText("Earlier messages from joinchat").waitFor();
+  const dealRoom = transcript
+    .locator(".ac-container")
+    .filter({ hasText: DEAL_ROOM_TOPIC })
+    .filter({ hasText: /You're a member|You joined/ })
+    .last();
+  await dealRoom.waitFor({ timeout: 15_000 });
+  assert.equal(await dealRoom.getByRole("button", { name: "Join", exact: true }).count(), 0);
+  await screenshot(page, "join-06-reloaded-card-refreshed");
+  assert.deepEqual(await page.evaluate(() => window.consoleRenderWarnings), []);
+  assert.deepEqual(page.errors, []);
+});
