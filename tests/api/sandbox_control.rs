@@ -331,9 +331,29 @@ async fn the_world_shows_generated_values_and_never_the_password() {
         json!({
             "entity": "lead", "id": "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b", "name": "Contoso Coffee expansion",
             "owner": "sam", "write": ["alex"], "read": ["jo"],
+            "access": {"sam": "owner", "alex": "write", "jo": "read"},
         })
     );
     assert_eq!(world["chats"][0]["id"], EXPANSION_CHAT);
+}
+
+#[tokio::test]
+async fn the_audit_view_is_empty_alone_and_shows_the_wired_source_as_objects() {
+    let app = start_demo().await;
+    assert_eq!(app.control("audit").await, json!([]));
+
+    app.cloud.set_audit_source(std::sync::Arc::new(|| {
+        Box::pin(async {
+            vec![vec![
+                ("action".to_owned(), "join".to_owned()),
+                ("outcome".to_owned(), "joined".to_owned()),
+            ]]
+        })
+    }));
+    assert_eq!(
+        app.control("audit").await,
+        json!([{"action": "join", "outcome": "joined"}])
+    );
 }
 
 #[tokio::test]
