@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::{
+    admin::{AdminAnswer, Admins, ConversationRef},
     audit::{self, AuditEvent},
     cards::{self, ChatEntry, RecordCard, RecordSummary},
     commands::{self, Command, RecordQuery},
@@ -46,6 +47,7 @@ pub struct Bot {
     connector: ConnectorClient,
     facts: Facts,
     joiner: Joiner,
+    admins: Admins,
     metrics: Metrics,
     budget: Duration,
 }
@@ -64,11 +66,21 @@ impl Bot {
             store: store.clone(),
             teams_app_id: config.teams_app_id.clone(),
         };
+        let admins = Admins {
+            facts: facts.clone(),
+            connector: connector.clone(),
+            store: store.clone(),
+            role: config.admin_role.clone(),
+            bot_id: format!("28:{}", config.app_id),
+            tenant_id: config.tenant_id.clone(),
+            teams_app_id: config.teams_app_id.clone(),
+        };
         Bot {
             store,
             connector,
             facts,
             joiner,
+            admins,
             metrics,
             budget: config.tunables.outbound_budget,
         }
@@ -86,6 +98,7 @@ impl Bot {
             }
             ActivityType::Invoke => self.on_invoke(&activity).await,
             ActivityType::ConversationUpdate | ActivityType::InstallationUpdate => {
+                self.remember_conversation(&activity).await;
                 (Reply::Accepted, "noted")
             }
             ActivityType::Other(_) => (Reply::Accepted, "ignored"),
@@ -128,21 +141,55 @@ impl Bot {
 
     // ---- messages -------------------------------------------------------------------
 
+    /// Keeps how to reach this person 1:1, for asks and answers sent later.
+    async fn remember_conversation(&self, activity: &Activity) {
+        let personal = activity.conversation.is_personal() && !activity.conversation.id.is_empty();
+        let Some(viewer) = viewer(activity).filter(|_| personal) else {
+            return;
+        };
+        let reference = ConversationRef {
+            conversation_id: activity.conversation.id.clone(),
+            service_url: activity.service_url.clone(),
+            user_id: activity.from.id.clone(),
+        };
+        self.admins.remember(&viewer.aad, &reference).await;
+    }
+
     async fn on_message(&self, activity: &Activity) -> (Reply, &'static str) {
         let deadline = Instant::now() + self.budget;
+        self.remember_conversation(activity).await;
         let command = commands::parse(activity.text.as_deref().unwrap_or_default());
         let (answer, outcome) = match command {
             Command::Help | Command::Unknown => (Answer::Text(commands::help_text()), "help"),
-            Command::MissingTarget { entity } => (Answer::Text(cards::missing_target(entity)), "missing_target"),
-            Command::UnknownEntity { word } => (Answer::Text(cards::unknown_entity(&word)), "unknown_entity"),
+            Command::MissingTarget { entity } => (
+                Answer::Text(cards::missing_target(entity)),
+                "missing_target",
+            ),
+            Command::UnknownEntity { word } => {
+                (Answer::Text(cards::unknown_entity(&word)), "unknown_entity")
+            }
             Command::Chats { entity, target, .. } => match viewer(activity) {
-                Some(viewer) => self.show_chats(activity, &viewer, entity, &target, deadline).await,
+                Some(viewer) => {
+                    self.show_chats(activity, &viewer, entity, &target, deadline)
+                        .await
+                }
                 None => (Answer::Text(NO_IDENTITY.into()), "no_identity"),
             },
-            Command::SetJoinChat { .. } | Command::JoinChatSettings => (
-                Answer::Text("Join chat settings can't be changed from Teams yet; ask your Dynamics 365 admin.".into()),
-                "admin",
-            ),
+            Command::SetJoinChat { entity, enabled } => match viewer(activity) {
+                Some(viewer) => admin_answer(
+                    self.admins
+                        .set_join_chat(&viewer, entity, enabled, deadline)
+                        .await,
+                    "switch",
+                ),
+                None => (Answer::Text(NO_IDENTITY.into()), "no_identity"),
+            },
+            Command::JoinChatSettings => match viewer(activity) {
+                Some(viewer) => {
+                    admin_answer(self.admins.settings(&viewer, deadline).await, "settings")
+                }
+                None => (Answer::Text(NO_IDENTITY.into()), "no_identity"),
+            },
         };
         match self.send_reply(activity, answer, deadline).await {
             Ok(()) => (Reply::Accepted, outcome),
@@ -310,6 +357,14 @@ impl Bot {
                 self.join(activity, &viewer, data, deadline).await
             }
             "join" => self.refresh(activity, &viewer, data, deadline).await,
+            verb @ ("ask_member" | "ask_admin" | "add" | "set_join_chat") => {
+                if !self.mark_seen(activity).await {
+                    (InvokeResponse::message("Already done."), "duplicate")
+                } else {
+                    self.admin_verb(activity, &viewer, verb, data, deadline)
+                        .await
+                }
+            }
             _ => (
                 InvokeResponse::error(400, "UnknownVerb", "This card action is not supported."),
                 "unknown_verb",
@@ -462,6 +517,61 @@ impl Bot {
         }
     }
 
+    async fn admin_verb(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        verb: &str,
+        data: &Value,
+        deadline: Instant,
+    ) -> (InvokeResponse, &'static str) {
+        let bad = |what: &str| InvokeResponse::error(400, "BadRequest", what);
+        if verb != "add" && names_someone_else(data, viewer) {
+            return (
+                InvokeResponse::card(cards::text_card(LOCKED_NOT_YOURS)),
+                "refused",
+            );
+        }
+        let result = match verb {
+            "ask_member" => {
+                let (Some(chat), Some(record)) = (chat_in(data), record_in(data)) else {
+                    return (bad("The card names no chat or record."), "bad_data");
+                };
+                self.admins
+                    .ask_member(viewer, &chat, &record, &activity.service_url, deadline)
+                    .await
+            }
+            "ask_admin" => {
+                let Some(entity) = entity_in(data) else {
+                    return (bad("The card names no record type."), "bad_data");
+                };
+                self.admins.ask_admin(viewer, entity, deadline).await
+            }
+            "add" => {
+                self.admins
+                    .add(viewer, data, &activity.service_url, deadline)
+                    .await
+            }
+            _ => {
+                let (Some(entity), Some(enabled)) = (entity_in(data), flag_in(data, "enabled"))
+                else {
+                    return (bad("The card names no record type or state."), "bad_data");
+                };
+                self.admins
+                    .set_join_chat(viewer, entity, enabled, deadline)
+                    .await
+            }
+        };
+        match result {
+            Ok(AdminAnswer::Card(card)) => (InvokeResponse::card(card), "admin"),
+            Ok(AdminAnswer::Text(text)) => (InvokeResponse::card(cards::text_card(&text)), "admin"),
+            Err(error) => {
+                tracing::warn!(%error, verb, "admin action failed");
+                (InvokeResponse::card(cards::try_again(BUSY, None)), "busy")
+            }
+        }
+    }
+
     /// The locked answer to a refused join: that one chat, its cause(s) and
     /// the next steps, drawn from the cache only — a refusal calls no Graph.
     async fn refused_card(
@@ -565,6 +675,17 @@ fn busy(error: FactsError) -> (Answer, &'static str) {
     (Answer::Card(cards::try_again(BUSY, None)), "busy")
 }
 
+fn admin_answer(
+    result: Result<AdminAnswer, FactsError>,
+    outcome: &'static str,
+) -> (Answer, &'static str) {
+    match result {
+        Ok(AdminAnswer::Card(card)) => (Answer::Card(card), outcome),
+        Ok(AdminAnswer::Text(text)) => (Answer::Text(text), outcome),
+        Err(error) => busy(error),
+    }
+}
+
 fn invoke_answer(answer: Answer) -> InvokeResponse {
     match answer {
         Answer::Card(card) => InvokeResponse::card(card),
@@ -615,6 +736,26 @@ fn record_in(data: &Value) -> Option<RecordRef> {
         entity: EntityType::parse(entity)?,
         id: RecordId::parse(id).ok()?,
     })
+}
+
+fn entity_in(data: &Value) -> Option<EntityType> {
+    ["entity", "entity_type", "entityType", "record_type"]
+        .iter()
+        .find_map(|key| data.get(*key).and_then(Value::as_str))
+        .and_then(EntityType::parse)
+}
+
+/// A yes/no field: card data carries strings, but accept a JSON bool too.
+fn flag_in(data: &Value, key: &str) -> Option<bool> {
+    match data.get(key)? {
+        Value::Bool(flag) => Some(*flag),
+        Value::String(text) => match text.as_str() {
+            "true" | "on" | "1" => Some(true),
+            "false" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether the data carries a user id that is not the caller's (a card made

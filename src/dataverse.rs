@@ -274,11 +274,13 @@ impl DataverseClient {
             .collect())
     }
 
-    /// Flips one record type's Join chat switch.
+    /// Flips one record type's Join chat switch, as `as_user` when given (so
+    /// Dataverse applies that admin's own privileges too).
     pub async fn set_join_chat(
         &self,
         row_id: &str,
         enabled: bool,
+        as_user: Option<&AadObjectId>,
         deadline: Instant,
     ) -> DataverseResult<()> {
         let url = format!(
@@ -288,7 +290,7 @@ impl DataverseClient {
         );
         let body = json!({ "msdyn_usercanjoinchat": enabled });
         let response = retry::send(&self.tokens, &self.scope, deadline, || {
-            self.request(Method::PATCH, &url, None).json(&body)
+            self.request(Method::PATCH, &url, as_user).json(&body)
         })
         .await?;
         match response.status().as_u16() {

@@ -5,6 +5,7 @@
 //! listener; `joinchat serve`, `joinchat sandbox` and the tests all start the
 //! bot through it. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bot;

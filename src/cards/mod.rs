@@ -279,7 +279,7 @@ mod tests {
             ("request_sent", request_sent("I asked the chat's members.")),
             (
                 "ask_admin_request",
-                ask_admin_request("Alex Wu", EntityType::Lead, &record),
+                ask_admin_request("Alex Wu", EntityType::Lead),
             ),
         ]
     }

@@ -2,9 +2,16 @@
 //! reconnects by itself), every command bounded by a response timeout, every
 //! key under the configured prefix.
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{aio::ConnectionManager, RedisResult, Script};
 
 use super::{StoreError, StoreResult, STREAM_MAX_LEN};
 
@@ -12,6 +19,32 @@ use super::{StoreError, StoreResult, STREAM_MAX_LEN};
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    breaker: Arc<Breaker>,
+}
+
+/// While Redis is unreachable, commands fail at once instead of each waiting
+/// for a reconnect: every request falls through to Dataverse without delay,
+/// and one command per `PAUSE` probes whether Redis is back.
+struct Breaker {
+    started: Instant,
+    open_until_ms: AtomicU64,
+}
+
+const PAUSE: Duration = Duration::from_secs(1);
+
+impl Breaker {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn is_open(&self) -> bool {
+        self.now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn trip(&self) {
+        let until = self.now_ms() + PAUSE.as_millis() as u64;
+        self.open_until_ms.store(until, Ordering::Relaxed);
+    }
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -48,6 +81,10 @@ impl RedisStore {
         let store = RedisStore {
             connection,
             prefix: prefix.to_owned(),
+            breaker: Arc::new(Breaker {
+                started: Instant::now(),
+                open_until_ms: AtomicU64::new(0),
+            }),
         };
         if let Err(error) = store.ping().await {
             tracing::warn!(%error, "Redis is not answering yet; serving from Dataverse until it does");
@@ -59,76 +96,109 @@ impl RedisStore {
         format!("{}{}", self.prefix, key)
     }
 
+    /// Runs one command through the breaker.
+    async fn run<T, F>(&self, command: impl FnOnce(ConnectionManager) -> F) -> StoreResult<T>
+    where
+        F: Future<Output = RedisResult<T>>,
+    {
+        if self.breaker.is_open() {
+            return Err(StoreError("redis unreachable (paused)".into()));
+        }
+        match command(self.connection.clone()).await {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                if error.is_io_error()
+                    || error.is_timeout()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                {
+                    self.breaker.trip();
+                }
+                Err(error.into())
+            }
+        }
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
-        let mut connection = self.connection.clone();
-        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        let _: String = self
+            .run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .await?;
         Ok(())
     }
 
     pub async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> StoreResult<bool> {
-        let mut connection = self.connection.clone();
-        let set: Option<String> = redis::cmd("SET")
+        let mut command = redis::cmd("SET");
+        command
             .arg(self.key(key))
             .arg(value)
             .arg("NX")
             .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut connection)
+            .arg(millis(ttl));
+        let set: Option<String> = self
+            .run(|mut c| async move { command.query_async(&mut c).await })
             .await?;
         Ok(set.is_some())
     }
 
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> StoreResult<()> {
-        let mut connection = self.connection.clone();
-        let _: () = redis::cmd("SET")
+        let mut command = redis::cmd("SET");
+        command
             .arg(self.key(key))
             .arg(value)
             .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+            .arg(millis(ttl));
+        self.run(|mut c| async move { command.query_async(&mut c).await })
+            .await
     }
 
     pub async fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<String>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut connection = self.connection.clone();
         let mut command = redis::cmd("MGET");
         for key in keys {
             command.arg(self.key(key));
         }
-        Ok(command.query_async(&mut connection).await?)
+        self.run(|mut c| async move { command.query_async(&mut c).await })
+            .await
     }
 
     pub async fn delete(&self, key: &str) -> StoreResult<()> {
-        let mut connection = self.connection.clone();
-        let _: u64 = connection.del(self.key(key)).await?;
+        let mut command = redis::cmd("DEL");
+        command.arg(self.key(key));
+        let _: u64 = self
+            .run(|mut c| async move { command.query_async(&mut c).await })
+            .await?;
         Ok(())
     }
 
     pub async fn delete_if_equals(&self, key: &str, value: &str) -> StoreResult<()> {
-        let mut connection = self.connection.clone();
-        let _: u64 = Script::new(RELEASE_IF_OWNER)
-            .key(self.key(key))
-            .arg(value)
-            .invoke_async(&mut connection)
+        let key = self.key(key);
+        let _: u64 = self
+            .run(|mut c| async move {
+                Script::new(RELEASE_IF_OWNER)
+                    .key(key)
+                    .arg(value)
+                    .invoke_async(&mut c)
+                    .await
+            })
             .await?;
         Ok(())
     }
 
     pub async fn increment(&self, key: &str, window: Duration) -> StoreResult<u64> {
-        let mut connection = self.connection.clone();
-        Ok(Script::new(INCREMENT_IN_WINDOW)
-            .key(self.key(key))
-            .arg(millis(window))
-            .invoke_async(&mut connection)
-            .await?)
+        let key = self.key(key);
+        self.run(|mut c| async move {
+            Script::new(INCREMENT_IN_WINDOW)
+                .key(key)
+                .arg(millis(window))
+                .invoke_async(&mut c)
+                .await
+        })
+        .await
     }
 
     pub async fn append_event(&self, stream: &str, fields: &[(&str, String)]) -> StoreResult<()> {
-        let mut connection = self.connection.clone();
         let mut command = redis::cmd("XADD");
         command
             .arg(self.key(stream))
@@ -139,7 +209,9 @@ impl RedisStore {
         for (field, value) in fields {
             command.arg(*field).arg(value);
         }
-        let _: String = command.query_async(&mut connection).await?;
+        let _: String = self
+            .run(|mut c| async move { command.query_async(&mut c).await })
+            .await?;
         Ok(())
     }
 
@@ -148,14 +220,15 @@ impl RedisStore {
         stream: &str,
         count: usize,
     ) -> StoreResult<Vec<Vec<(String, String)>>> {
-        let mut connection = self.connection.clone();
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+        let mut command = redis::cmd("XREVRANGE");
+        command
             .arg(self.key(stream))
             .arg("+")
             .arg("-")
             .arg("COUNT")
-            .arg(count)
-            .query_async(&mut connection)
+            .arg(count);
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .run(|mut c| async move { command.query_async(&mut c).await })
             .await?;
         Ok(entries
             .into_iter()

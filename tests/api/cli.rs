@@ -53,3 +53,81 @@ fn version_prints_the_version() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+/// The README's main job: `joinchat sandbox` as a real process, driven only
+/// through the control API it prints.
+#[tokio::test]
+async fn the_sandbox_binary_answers_help_through_the_control_api() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_joinchat"))
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--cloud-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("JOINCHAT_REDIS_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut cloud = None;
+    let mut printed = String::new();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(url) = line.trim().strip_prefix("cloud:") {
+                cloud = Some(url.trim().to_owned());
+            }
+            if line.contains("Ctrl-C") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        started.is_ok(),
+        "the sandbox printed its addresses in time:\n{printed}"
+    );
+    let cloud = cloud.unwrap_or_else(|| panic!("no cloud address in:\n{printed}"));
+    assert!(
+        printed.contains("/console"),
+        "it says what to open:\n{printed}"
+    );
+    assert!(
+        printed.matches("curl").count() >= 3,
+        "three example commands:\n{printed}"
+    );
+
+    let http = reqwest::Client::new();
+    for user in ["alex", "jo"] {
+        let answer: serde_json::Value = http
+            .post(format!("{cloud}/_sandbox/users/{user}/say"))
+            .json(&serde_json::json!({ "text": "help" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], 200, "{answer}");
+        let text = answer["activities"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains("join chat for"), "{answer}");
+    }
+    let world: serde_json::Value = http
+        .get(format!("{cloud}/_sandbox/world"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!world.to_string().contains("password"));
+    child.kill().await.ok();
+}

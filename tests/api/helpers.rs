@@ -48,6 +48,51 @@ pub fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// Watches every command Redis receives for keys under `prefix` (MONITOR),
+/// until `stop` is called; returns the commands seen.
+pub struct RedisWatch {
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RedisWatch {
+    pub async fn start(prefix: &str) -> RedisWatch {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let url = url::Url::parse(&redis_url()).unwrap();
+        let address = format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(6379)
+        );
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("Redis answers");
+        stream.write_all(b"MONITOR\r\n").await.unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let first = lines.next_line().await.unwrap().unwrap_or_default();
+        assert!(first.starts_with("+OK"), "MONITOR refused: {first}");
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let needle = format!("\"{prefix}");
+        let task = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(&needle) {
+                    sink.lock().unwrap().push(line);
+                }
+            }
+        });
+        RedisWatch { seen, task }
+    }
+
+    /// Waits for in-flight commands to be reported, then stops watching.
+    pub async fn stop(self) -> Vec<String> {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        self.task.abort();
+        let seen = self.seen.lock().unwrap().clone();
+        seen
+    }
+}
+
 pub fn redis_url() -> String {
     std::env::var("JOINCHAT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -173,6 +218,20 @@ impl TestApp {
             "locale": "en-US",
             "channelData": { "tenant": { "id": self.cloud.tenant_id() } },
         })
+    }
+
+    /// An `adaptiveCard/action` invoke from a world user in their 1:1 chat,
+    /// to post directly (the sandbox's `invoke` mints a new id each time).
+    pub fn invoke_activity(&self, key: &str, verb: &str, data: &Value) -> Value {
+        let mut activity = self.message_from(key, "");
+        activity["type"] = json!("invoke");
+        activity["name"] = json!("adaptiveCard/action");
+        activity.as_object_mut().unwrap().remove("text");
+        activity["value"] = json!({
+            "action": { "type": "Action.Execute", "id": "action", "verb": verb, "data": data },
+            "trigger": "manual",
+        });
+        activity
     }
 
     /// The world's user with this key.

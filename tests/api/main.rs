@@ -1,6 +1,7 @@
 //! The black-box suite: one binary, one way in (`helpers::spawn_app` for the
 //! bot and its cloud, `sandbox_helpers` for the cloud alone).
 
+mod admin;
 mod cards;
 mod cli;
 mod front_door;
@@ -12,6 +13,7 @@ mod sandbox_entra;
 mod sandbox_faults;
 mod sandbox_graph;
 mod sandbox_world;
+mod scale;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
