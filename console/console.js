@@ -22,9 +22,11 @@ const state = {
   current: null,
   /** user key → { list: <li> container element, loaded: Promise } */
   transcripts: new Map(),
-  /** user key → Map(activity id → message element) */
+  /** user key → Map(activity id → { item: message element, posted: the activity as last seen, as JSON }) */
   botMessages: new Map(),
   chats: new Map(),
+  /** viewer, chat, activity and posted card → the card the bot answered that viewer with */
+  replacedCards: new Map(),
   version: -1,
   busy: false,
 };
@@ -163,6 +165,7 @@ async function selectUser(key) {
     list.hidden = list.dataset.user !== key;
   }
   renderSuggestions();
+  redrawChatsForViewer();
   const entry = transcriptFor(key);
   const composer = document.getElementById("composer");
   composer.dataset.ready = "false";
@@ -202,15 +205,35 @@ function transcriptFor(key) {
 
 // What the bot already said in this person's 1:1 chat (before this page was opened).
 async function loadHistory(key, items) {
-  const user = userByKey(key);
   try {
-    const activities = await api("GET", `/_sandbox/conversations/${enc(user.conversation_id)}/activities`);
-    if (activities.length) {
-      items.append(el("li", { class: "divider", text: "Earlier messages from joinchat" }));
-      for (const activity of activities) showBotActivity(key, activity, { fromHistory: true });
-    }
+    const shown = await syncConversation(key, { fromHistory: true });
+    if (shown) items.children[0].after(el("li", { class: "divider", text: "Earlier messages from joinchat" }));
   } catch (error) {
     items.append(el("li", { class: "note note-error", text: `Could not load earlier messages: ${error.message}` }));
+  }
+}
+
+/**
+ * Shows what the bot posted in this person's 1:1 chat that the page has not
+ * seen yet (proactive messages, notices), and cards the bot updated since.
+ * Answers how many it showed.
+ */
+async function syncConversation(key, { fromHistory = false } = {}) {
+  const user = userByKey(key);
+  const activities = await api("GET", `/_sandbox/conversations/${enc(user.conversation_id)}/activities`);
+  let shown = 0;
+  for (const activity of activities) {
+    if (showBotActivity(key, activity, { fromHistory })) shown += 1;
+  }
+  return shown;
+}
+
+/** Routes activities the bot posted to the 1:1 transcripts the page holds. */
+function showPosted(activities) {
+  for (const activity of activities || []) {
+    const conversation = activity.conversation && activity.conversation.id;
+    const user = state.world.users.find((u) => u.conversation_id === conversation);
+    if (user && state.transcripts.has(user.key)) showBotActivity(user.key, activity);
   }
 }
 
@@ -233,12 +256,17 @@ function showNote(key, text, kind = "info") {
 }
 
 /**
- * Shows a bot activity, or replaces the one with the same id (a card update).
+ * Shows a bot activity, or replaces the one with the same id when the bot
+ * changed it (a card update). An activity seen before, unchanged, is left as
+ * it is, so a card replaced in place by an invoke answer stays replaced.
  * Cards from history refresh themselves for this viewer, as Teams does when a
- * card with `refresh` is shown again.
+ * card with `refresh` is shown again. Answers whether it showed something.
  */
 function showBotActivity(key, activity, { fromHistory = false } = {}) {
   const known = state.botMessages.get(key);
+  const posted = JSON.stringify(activity);
+  const existing = activity.id && known.get(activity.id);
+  if (existing && existing.posted === posted) return false;
   const body = el("div", { class: "bubble bot-bubble" });
   if (activity.text && activity.text.trim()) {
     const text = el("div", { class: "bot-text" });
@@ -247,18 +275,18 @@ function showBotActivity(key, activity, { fromHistory = false } = {}) {
   }
   for (const attachment of activity.attachments || []) {
     if (attachment.contentType === CARD_TYPE) {
-      body.append(cardHost(key, attachment.content, activity.id, fromHistory));
+      body.append(cardHost(() => key, attachment.content, { activityId: activity.id, refreshNow: fromHistory }));
     } else {
       body.append(el("p", { class: "note", text: `(an attachment of type ${attachment.contentType})` }));
     }
   }
   const item = el("li", { class: "message from-bot", "data-activity-id": activity.id || "" },
     el("span", { class: "sender", text: "joinchat" }), body);
-  const existing = activity.id && known.get(activity.id);
-  if (existing) existing.replaceWith(item);
+  if (existing) existing.item.replaceWith(item);
   else transcriptFor(key).list.append(item);
-  if (activity.id) known.set(activity.id, item);
+  if (activity.id) known.set(activity.id, { item, posted });
   scrollToEnd();
+  return true;
 }
 
 // ---- cards ---------------------------------------------------------------------------
@@ -321,10 +349,14 @@ if (AC) {
 }
 
 /**
- * A box holding one card; `Action.Execute` clicks invoke the bot as `key` and
- * replace the card in place when the bot answers with a new one, as Teams does.
+ * A box holding one card; `Action.Execute` clicks invoke the bot as whoever
+ * `viewer()` names at that moment (in `chat` when the card is in a group chat)
+ * and replace the card in place when the bot answers with a new one, as Teams does.
  */
-function cardHost(key, card, activityId, refreshNow = false) {
+function cardHost(viewer, card, { activityId, chat, refreshNow = false } = {}) {
+  // A card the bot replaced for a viewer stays replaced for them while the
+  // posted card is unchanged, even when the chat around it is redrawn.
+  const memo = chat ? `${viewer()}|${chat}|${activityId}|${JSON.stringify(card)}` : null;
   const host = el("div", { class: "card-host" });
   const feedback = el("p", { class: "card-feedback", role: "status" });
   const surface = el("div", { class: "card-surface" });
@@ -332,12 +364,18 @@ function cardHost(key, card, activityId, refreshNow = false) {
 
   const execute = async (verb, data, { quiet = false } = {}) => {
     if (host.getAttribute("aria-busy") === "true") return;
+    const key = viewer();
+    if (chat && !isMember(chat, key)) {
+      if (!quiet) feedback.textContent = `${nameOf(key)} is not in this chat: only its members can use its cards.`;
+      return;
+    }
     host.setAttribute("aria-busy", "true");
     feedback.textContent = quiet ? "" : "Working…";
     try {
       const answer = await api("POST", `/_sandbox/users/${enc(key)}/invoke`, {
         verb,
         data: data ?? {},
+        chat,
         reply_to_id: activityId || undefined,
       });
       feedback.textContent = "";
@@ -346,16 +384,13 @@ function cardHost(key, card, activityId, refreshNow = false) {
         feedback.textContent = `The bot answered HTTP ${answer.status}.`;
       } else if (body.type === CARD_TYPE && body.value) {
         draw(body.value);
+        if (memo) state.replacedCards.set(memo, body.value);
       } else if (body.type === MESSAGE_TYPE) {
         feedback.textContent = String(body.value ?? "");
       } else if (body.type === ERROR_TYPE) {
         feedback.textContent = `Error: ${(body.value && body.value.message) || "the bot refused"}`;
       }
-      for (const activity of answer.activities || []) {
-        if (activity.conversation && activity.conversation.id === userByKey(key).conversation_id) {
-          showBotActivity(key, activity);
-        }
-      }
+      showPosted(answer.activities);
       refreshWorld();
     } catch (error) {
       feedback.textContent = `Could not reach the bot: ${error.message}`;
@@ -367,10 +402,13 @@ function cardHost(key, card, activityId, refreshNow = false) {
   const draw = (json) => {
     surface.replaceChildren(AC ? renderAdaptiveCard(json, execute) : renderPlainCard(json, execute));
   };
+  if (memo && state.replacedCards.has(memo)) {
+    draw(state.replacedCards.get(memo));
+    return host;
+  }
   draw(card);
   const refresh = card && card.refresh;
-  const viewer = userByKey(key);
-  const forViewer = refresh && (!refresh.userIds || refresh.userIds.includes(viewer.mri));
+  const forViewer = refresh && (!refresh.userIds || refresh.userIds.includes(userByKey(viewer()).mri));
   if (refreshNow && forViewer && refresh.action && refresh.action.type === "Action.Execute") {
     execute(refresh.action.verb, refresh.action.data, { quiet: true });
   }
@@ -440,8 +478,8 @@ async function send(text) {
   try {
     const answer = await api("POST", `/_sandbox/users/${enc(key)}/say`, { text });
     const conversation = userByKey(key).conversation_id;
-    const mine = (answer.activities || []).filter((a) => !a.conversation || a.conversation.id === conversation);
-    for (const activity of mine) showBotActivity(key, activity);
+    const mine = (answer.activities || []).filter((a) => a.conversation && a.conversation.id === conversation);
+    showPosted(answer.activities);
     if (answer.status >= 400) showNote(key, `The bot answered HTTP ${answer.status}.`, "error");
     else if (!mine.length) showNote(key, "The bot did not reply.");
     setStatus("");
@@ -473,40 +511,101 @@ function historyLabel(start) {
   return `history since ${new Date(start).toLocaleString()}`;
 }
 
-function renderChat(chat) {
-  const known = state.chats.get(chat.id);
-  const fingerprint = JSON.stringify(chat);
-  if (known && known.fingerprint === fingerprint) return;
-  const titleId = `chat-title-${state.world.chats.findIndex((c) => c.id === chat.id) + 1}`;
+function isMember(chatId, key) {
+  const known = state.chats.get(chatId);
+  return Boolean(known && known.view.members.some((member) => member.user === key));
+}
+
+/**
+ * One group chat: topic, members with the history each sees, and messages —
+ * the bot's cards drawn by the renderer for whoever the page is now (each
+ * viewer gets their own view, as Teams refreshes cards per viewer). Redrawn
+ * only when the chat changed or the viewer did.
+ */
+function renderChat(view, posted, { force = false } = {}) {
+  const known = state.chats.get(view.id);
+  const fingerprint = JSON.stringify([view, posted]);
+  if (known && known.fingerprint === fingerprint && !force) return;
+  const changed = known && known.fingerprint !== fingerprint;
+  const number = state.world.chats.findIndex((c) => c.id === view.id) + 1;
+  // Members must be known before the cards below decide who may click them.
+  state.chats.set(view.id, { ...(known || {}), view, posted });
   const members = el("ul", { class: "members", "aria-label": "Members" },
-    chat.members.map((member) =>
+    view.members.map((member) =>
       el("li", { "data-user": member.user, "data-history": member.visible_history_start ?? "" },
         el("span", { class: "member-name", text: nameOf(member.user) }),
         el("span", { class: `history ${member.visible_history_start === ENTIRE_HISTORY ? "history-full" : ""}`, text: historyLabel(member.visible_history_start) }))));
+  // The chat view lists the bot's posts in the order the connector kept them.
+  let botIndex = 0;
   const messages = el("ol", { class: "chat-messages", "aria-label": "Messages" },
-    chat.messages.map((message) =>
-      el("li", { class: `chat-message kind-${message.kind}`, "data-kind": message.kind },
+    view.messages.map((message) => {
+      const activity = message.kind === "bot" ? posted[botIndex++] : undefined;
+      const cards = ((activity && activity.attachments) || []).filter((a) => a.contentType === CARD_TYPE);
+      const content = cards.length
+        ? el("div", { class: "chat-cards" }, cards.map((attachment) =>
+            cardHost(() => state.current, attachment.content, { activityId: activity.id, chat: view.id, refreshNow: true })))
+        : el("span", { class: "text", text: message.text });
+      return el("li", { class: `chat-message kind-${message.kind}`, "data-kind": message.kind },
         message.kind === "system" ? null : el("span", { class: "from", text: nameOf(message.from) }),
-        el("span", { class: "text", text: message.text }))));
-  const open = known ? known.node.open : true;
-  const node = el("details", { class: "chat", "data-chat-id": chat.id, open },
+        content);
+    }));
+  const open = known && known.node ? known.node.open : true;
+  const node = el("details", { class: "chat", "data-chat-id": view.id, open },
     el("summary", {},
-      el("h3", { id: titleId, class: "chat-topic", text: chat.topic }),
-      el("span", { class: "chat-meta", text: `${chat.members.length} members${chat.bot_installed === false ? " · bot not installed" : ""}` })),
-    el("div", { class: "chat-body" }, members, messages));
-  if (known) {
-    node.classList.add("changed");
-    known.node.replaceWith(node);
-  } else {
-    document.getElementById("chats").append(node);
+      el("h3", { id: `chat-title-${number}`, class: "chat-topic", text: view.topic }),
+      el("span", { class: "chat-meta", text: `${view.members.length} members${view.bot_installed === false ? " · bot not installed" : ""}` })),
+    el("div", { class: "chat-body" }, members, messages, chatComposer(view)));
+  const old = known && known.node;
+  const hadFocus = old && old.contains(document.activeElement) && document.activeElement.matches("input");
+  if (changed) node.classList.add("changed");
+  if (old) old.replaceWith(node);
+  else document.getElementById("chats").append(node);
+  state.chats.set(view.id, { node, fingerprint, view, posted });
+  if (hadFocus) node.querySelector(".chat-composer input")?.focus();
+}
+
+/** Members may @mention the bot in the chat; others are told why they cannot. */
+function chatComposer(view) {
+  const key = state.current;
+  if (!view.members.some((member) => member.user === key)) {
+    return el("p", { class: "hint chat-hint", text: `${nameOf(key)} is not in this chat, so cannot write here.` });
   }
-  state.chats.set(chat.id, { node, fingerprint });
+  const inputId = `chat-input-${state.world.chats.findIndex((c) => c.id === view.id) + 1}`;
+  const input = el("input", { id: inputId, type: "text", placeholder: "@joinchat …", required: true });
+  return el("form", {
+    class: "chat-composer",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      try {
+        const answer = await api("POST", `/_sandbox/users/${enc(key)}/say`, { text, chat: view.id });
+        showPosted(answer.activities);
+        if (answer.status >= 400) setStatus(`The bot answered HTTP ${answer.status} in “${view.topic}”.`);
+      } catch (error) {
+        setStatus(`Could not reach the bot: ${error.message}`);
+      }
+      refreshWorld();
+    },
+  },
+    el("label", { for: inputId, class: "visually-hidden" }, `Message to ${view.topic}, mentioning joinchat, as ${nameOf(key)}`),
+    input,
+    el("button", { type: "submit" }, "Send"));
 }
 
 async function refreshChats() {
   const chats = await Promise.all(
-    state.world.chats.map((chat) => api("GET", `/_sandbox/chats/${enc(chat.id)}`)));
-  chats.forEach(renderChat);
+    state.world.chats.map((chat) => Promise.all([
+      api("GET", `/_sandbox/chats/${enc(chat.id)}`),
+      api("GET", `/_sandbox/conversations/${enc(chat.id)}/activities`),
+    ])));
+  for (const [view, posted] of chats) renderChat(view, posted);
+}
+
+/** A new viewer: every chat's composer and cards are theirs now. */
+function redrawChatsForViewer() {
+  for (const { view, posted } of [...state.chats.values()]) renderChat(view, posted, { force: true });
 }
 
 function recordName(id) {
@@ -551,7 +650,8 @@ function refreshWorld() {
     do {
       run.again = false;
       try {
-        await Promise.all([refreshChats(), refreshAudit()]);
+        const transcripts = [...state.transcripts.keys()].map((key) => syncConversation(key));
+        await Promise.all([refreshChats(), refreshAudit(), ...transcripts]);
         showLoadError("");
       } catch (error) {
         showLoadError(`Cannot read the sandbox: ${error.message}`);
