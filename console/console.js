@@ -28,7 +28,6 @@ const state = {
   /** viewer, chat, activity and posted card → the card the bot answered that viewer with */
   replacedCards: new Map(),
   version: -1,
-  busy: false,
 };
 
 // ---- control API ---------------------------------------------------------------------
