@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::{
     audit::{self, AuditEvent},
+    card_data,
     cards::{self, RecordSummary},
     connector::{ConnectorClient, ConnectorError},
     dataverse::Admin,
@@ -195,6 +196,12 @@ impl Admins {
         }
     }
 
+    pub async fn forget(&self, aad: &AadObjectId) {
+        if let Err(error) = self.store.delete(&format!("ref:{}", aad.as_str())).await {
+            tracing::warn!(%error, "conversation reference not dropped");
+        }
+    }
+
     async fn reference(&self, aad: &str) -> Option<ConversationRef> {
         let raw = self
             .store
@@ -367,7 +374,7 @@ impl Admins {
             reason,
         };
         // A card field naming someone else than the requester is a forgery.
-        if names_other_than(data, &[&request.requester, &request.requester_mri]) {
+        if card_data::names_someone_else(data, &[&request.requester, &request.requester_mri]) {
             audit::record(&self.store, audit("refused", "tampered_requester")).await;
             return Ok(AdminAnswer::Text(
                 "This request can't be used to add that person.".into(),
@@ -598,23 +605,4 @@ fn capitalised(word: &str) -> String {
 fn graph_trouble(error: GraphError) -> AdminAnswer {
     tracing::warn!(%error, "Graph failed during an add");
     AdminAnswer::Card(cards::try_again(BUSY, None))
-}
-
-/// Whether `data` carries a person id (a `user`/`aad`/`requester` field) that is none of `allowed`.
-fn names_other_than(data: &Value, allowed: &[&str]) -> bool {
-    let Some(object) = data.as_object() else {
-        return false;
-    };
-    object.iter().any(|(key, value)| {
-        let key = key.to_ascii_lowercase();
-        let about_a_person =
-            key.contains("user") || key.contains("aad") || key.contains("requester");
-        match value {
-            Value::String(id) if about_a_person => {
-                !allowed.iter().any(|a| a.eq_ignore_ascii_case(id))
-            }
-            Value::Object(_) => names_other_than(value, allowed),
-            _ => false,
-        }
-    })
 }

@@ -6,17 +6,19 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::{
     admin::{AdminAnswer, Admins, ConversationRef},
     audit::{self, AuditEvent},
+    card_data,
     cards::{self, ChatEntry, RecordCard, RecordSummary},
     commands::{self, Command, RecordQuery},
     config::Config,
     connector::ConnectorClient,
-    domain::{AadObjectId, ChatId, EntityType, RecordId, RecordRef},
-    facts::{Facts, FactsError},
+    domain::{AadObjectId, ChatId, EntityType, RecordRef},
+    facts::{Facts, FactsError, View},
     http::Metrics,
     join::{JoinOutcome, JoinRequest, Joiner},
     policy::Decision,
@@ -36,8 +38,8 @@ const SEEN_TTL: Duration = Duration::from_secs(600);
 pub enum Reply {
     /// 200 with no body (messages, updates, unknown types).
     Accepted,
-    /// 200 with an invoke response body.
-    Invoke(InvokeResponse),
+    /// 200 with an invoke response body (serialised JSON).
+    Invoke(Bytes),
     /// The bot could not do its work now; Teams should retry.
     Unavailable,
 }
@@ -48,6 +50,8 @@ pub struct Bot {
     facts: Facts,
     joiner: Joiner,
     admins: Admins,
+    /// Refresh answers, memoised by the cached facts they were drawn from.
+    drawn: moka::sync::Cache<String, Bytes>,
     metrics: Metrics,
     budget: Duration,
 }
@@ -81,6 +85,10 @@ impl Bot {
             facts,
             joiner,
             admins,
+            drawn: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
             metrics,
             budget: config.tunables.outbound_budget,
         }
@@ -97,6 +105,10 @@ impl Bot {
                 }
             }
             ActivityType::Invoke => self.on_invoke(&activity).await,
+            ActivityType::InstallationUpdate if activity.action.as_deref() == Some("remove") => {
+                self.forget_conversation(&activity).await;
+                (Reply::Accepted, "uninstalled")
+            }
             ActivityType::ConversationUpdate | ActivityType::InstallationUpdate => {
                 self.remember_conversation(&activity).await;
                 (Reply::Accepted, "noted")
@@ -153,6 +165,13 @@ impl Bot {
             user_id: activity.from.id.clone(),
         };
         self.admins.remember(&viewer.aad, &reference).await;
+    }
+
+    /// The bot was removed: it can no longer reach this person 1:1.
+    async fn forget_conversation(&self, activity: &Activity) {
+        if let Some(viewer) = viewer(activity).filter(|_| activity.conversation.is_personal()) {
+            self.admins.forget(&viewer.aad).await;
+        }
     }
 
     async fn on_message(&self, activity: &Activity) -> (Reply, &'static str) {
@@ -262,6 +281,25 @@ impl Bot {
             .facts
             .view(&viewer.aad, record, group, false, deadline)
             .await?;
+        Ok(self
+            .render(activity, viewer, record, query, &view, marks, deadline)
+            .await)
+    }
+
+    /// Draws a view; fetches the group chat's roster when it isn't cached.
+    #[allow(clippy::too_many_arguments)]
+    async fn render(
+        &self,
+        activity: &Activity,
+        viewer: &Viewer,
+        record: &RecordRef,
+        query: &str,
+        view: &View,
+        marks: Marks<'_>,
+        deadline: Instant,
+    ) -> Answer {
+        let group =
+            (!activity.conversation.is_personal()).then_some(activity.conversation.id.as_str());
         let roster = match (group, &view.roster) {
             (None, _) => Some(vec![viewer.mri.clone()]).filter(|_| !viewer.mri.is_empty()),
             (Some(_), Some(cached)) => Some(cached.clone()),
@@ -271,7 +309,7 @@ impl Bot {
             refresh_user_ids: roster.as_deref(),
             marks,
         };
-        Ok(show::render(viewer, record, query, &view, &options))
+        show::render(viewer, record, query, view, &options)
     }
 
     async fn fetch_roster(
@@ -308,7 +346,7 @@ impl Bot {
     async fn on_invoke(&self, activity: &Activity) -> (Reply, &'static str) {
         if activity.name.as_deref() != Some(ADAPTIVE_CARD_ACTION) {
             return (
-                Reply::Invoke(InvokeResponse::error(
+                invoke_reply(InvokeResponse::error(
                     501,
                     "NotImplemented",
                     "This invoke is not supported.",
@@ -322,7 +360,7 @@ impl Bot {
             .and_then(|raw| serde_json::from_str::<AdaptiveCardInvoke>(raw.get()).ok());
         let Some(invoke) = invoke else {
             return (
-                Reply::Invoke(InvokeResponse::error(
+                invoke_reply(InvokeResponse::error(
                     400,
                     "BadRequest",
                     "Missing or malformed value.",
@@ -332,7 +370,7 @@ impl Bot {
         };
         if invoke.action.kind != "Action.Execute" {
             return (
-                Reply::Invoke(InvokeResponse::error(
+                invoke_reply(InvokeResponse::error(
                     400,
                     "NotSupported",
                     "Only Action.Execute is supported.",
@@ -342,7 +380,7 @@ impl Bot {
         }
         let Some(viewer) = viewer(activity) else {
             return (
-                Reply::Invoke(InvokeResponse::message(NO_IDENTITY)),
+                invoke_reply(InvokeResponse::message(NO_IDENTITY)),
                 "no_identity",
             );
         };
@@ -352,11 +390,11 @@ impl Bot {
             // Refreshes change nothing, so they skip dedupe: warm, a refresh
             // costs one store round trip. A redelivered join changes nothing
             // either: it is answered with the current card.
-            "refresh" | "show" => self.refresh(activity, &viewer, data, deadline).await,
+            "refresh" | "show" => return self.refresh(activity, &viewer, data, deadline).await,
             "join" if self.mark_seen(activity).await => {
                 self.join(activity, &viewer, data, deadline).await
             }
-            "join" => self.refresh(activity, &viewer, data, deadline).await,
+            "join" => return self.refresh(activity, &viewer, data, deadline).await,
             verb @ ("ask_member" | "ask_admin" | "add" | "set_join_chat") => {
                 if !self.mark_seen(activity).await {
                     (InvokeResponse::message("Already done."), "duplicate")
@@ -370,43 +408,68 @@ impl Bot {
                 "unknown_verb",
             ),
         };
-        (Reply::Invoke(response), outcome)
+        (invoke_reply(response), outcome)
     }
 
+    /// A card's refresh: the record card for this viewer. Drawn cards are
+    /// memoised by the exact cached facts they were drawn from, so a warm
+    /// refresh is one MGET and a lookup.
     async fn refresh(
         &self,
         activity: &Activity,
         viewer: &Viewer,
         data: &Value,
         deadline: Instant,
-    ) -> (InvokeResponse, &'static str) {
-        let Some(record) = record_in(data) else {
-            return (
-                InvokeResponse::error(400, "BadRequest", "The card names no record."),
-                "bad_data",
-            );
+    ) -> (Reply, &'static str) {
+        let Some(record) = card_data::record_in(data) else {
+            let bad = InvokeResponse::error(400, "BadRequest", "The card names no record.");
+            return (invoke_reply(bad), "bad_data");
         };
-        match self
-            .record_card(
+        let group =
+            (!activity.conversation.is_personal()).then_some(activity.conversation.id.as_str());
+        let view = match self
+            .facts
+            .view(&viewer.aad, &record, group, false, deadline)
+            .await
+        {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::warn!(%error, "refresh failed");
+                let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
+                let card = cards::try_again(BUSY, Some(("refresh", &retry)));
+                return (invoke_reply(InvokeResponse::card(card)), "busy");
+            }
+        };
+        let memo_key = view.warm.as_ref().map(|warm| {
+            format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+                viewer.aad.as_str(),
+                viewer.mri,
+                record,
+                warm
+            )
+        });
+        if let Some(body) = memo_key.as_ref().and_then(|key| self.drawn.get(key)) {
+            return (Reply::Invoke(body), "refresh");
+        }
+        let answer = self
+            .render(
                 activity,
                 viewer,
                 &record,
                 record.id.as_str(),
+                &view,
                 Marks::default(),
                 deadline,
             )
-            .await
-        {
-            Ok(answer) => (invoke_answer(answer), "refresh"),
-            Err(error) => {
-                tracing::warn!(%error, "refresh failed");
-                let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
-                (
-                    InvokeResponse::card(cards::try_again(BUSY, Some(("refresh", &retry)))),
-                    "busy",
-                )
-            }
+            .await;
+        let Reply::Invoke(body) = invoke_reply(invoke_answer(answer)) else {
+            unreachable!("invoke_reply always answers an invoke");
+        };
+        if let Some(key) = memo_key {
+            self.drawn.insert(key, body.clone());
         }
+        (Reply::Invoke(body), "refresh")
     }
 
     async fn join(
@@ -416,7 +479,8 @@ impl Bot {
         data: &Value,
         deadline: Instant,
     ) -> (InvokeResponse, &'static str) {
-        let (Some(chat), Some(record)) = (chat_in(data), record_in(data)) else {
+        let (Some(chat), Some(record)) = (card_data::chat_in(data), card_data::record_in(data))
+        else {
             return (
                 InvokeResponse::error(400, "BadRequest", "The card names no chat or record."),
                 "bad_data",
@@ -432,7 +496,7 @@ impl Bot {
             chat: &chat,
             record: &record,
             service_url: &activity.service_url,
-            tampered_user: names_someone_else(data, viewer),
+            tampered_user: card_data::names_someone_else(data, &[viewer.aad.as_str(), &viewer.mri]),
         };
         let outcome = self.joiner.join(&request, deadline).await;
         let label = match &outcome {
@@ -489,7 +553,9 @@ impl Bot {
                     .await;
             }
             JoinOutcome::Refused(decision) => {
-                let reason = names_someone_else(data, viewer).then_some(LOCKED_NOT_YOURS);
+                let reason =
+                    card_data::names_someone_else(data, &[viewer.aad.as_str(), &viewer.mri])
+                        .then_some(LOCKED_NOT_YOURS);
                 return self
                     .refused_card(viewer, chat, record, *decision, reason)
                     .await;
@@ -526,7 +592,8 @@ impl Bot {
         deadline: Instant,
     ) -> (InvokeResponse, &'static str) {
         let bad = |what: &str| InvokeResponse::error(400, "BadRequest", what);
-        if verb != "add" && names_someone_else(data, viewer) {
+        if verb != "add" && card_data::names_someone_else(data, &[viewer.aad.as_str(), &viewer.mri])
+        {
             return (
                 InvokeResponse::card(cards::text_card(LOCKED_NOT_YOURS)),
                 "refused",
@@ -534,7 +601,9 @@ impl Bot {
         }
         let result = match verb {
             "ask_member" => {
-                let (Some(chat), Some(record)) = (chat_in(data), record_in(data)) else {
+                let (Some(chat), Some(record)) =
+                    (card_data::chat_in(data), card_data::record_in(data))
+                else {
                     return (bad("The card names no chat or record."), "bad_data");
                 };
                 self.admins
@@ -542,7 +611,7 @@ impl Bot {
                     .await
             }
             "ask_admin" => {
-                let Some(entity) = entity_in(data) else {
+                let Some(entity) = card_data::entity_in(data) else {
                     return (bad("The card names no record type."), "bad_data");
                 };
                 self.admins.ask_admin(viewer, entity, deadline).await
@@ -553,8 +622,10 @@ impl Bot {
                     .await
             }
             _ => {
-                let (Some(entity), Some(enabled)) = (entity_in(data), flag_in(data, "enabled"))
-                else {
+                let (Some(entity), Some(enabled)) = (
+                    card_data::entity_in(data),
+                    card_data::flag_in(data, "enabled"),
+                ) else {
                     return (bad("The card names no record type or state."), "bad_data");
                 };
                 self.admins
@@ -686,6 +757,13 @@ fn admin_answer(
     }
 }
 
+fn invoke_reply(response: InvokeResponse) -> Reply {
+    // An InvokeResponse is plain data: serialising it cannot fail.
+    Reply::Invoke(Bytes::from(
+        serde_json::to_vec(&response).unwrap_or_default(),
+    ))
+}
+
 fn invoke_answer(answer: Answer) -> InvokeResponse {
     match answer {
         Answer::Card(card) => InvokeResponse::card(card),
@@ -701,91 +779,4 @@ fn viewer(activity: &Activity) -> Option<Viewer> {
         mri: activity.from.id.clone(),
         name: activity.from.name.clone().unwrap_or_default(),
     })
-}
-
-// ---- untrusted card data ------------------------------------------------------------
-
-/// The chat a card action names: a known field, or any string that is a chat id.
-fn chat_in(data: &Value) -> Option<ChatId> {
-    for key in ["chat_id", "chatId", "chat"] {
-        match data.get(key) {
-            Some(Value::String(raw)) => return ChatId::parse(raw).ok(),
-            Some(Value::Object(inner)) => {
-                if let Some(id) = inner.get("id").and_then(Value::as_str) {
-                    return ChatId::parse(id).ok();
-                }
-            }
-            _ => {}
-        }
-    }
-    strings(data).find_map(|s| ChatId::parse(s).ok())
-}
-
-/// The record a card action names.
-fn record_in(data: &Value) -> Option<RecordRef> {
-    let text = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| data.get(*k).and_then(Value::as_str))
-    };
-    let nested = data.get("record").and_then(Value::as_object);
-    let entity = text(&["entity", "entity_type", "entityType", "record_type"])
-        .or_else(|| nested.and_then(|r| r.get("entity")).and_then(Value::as_str))?;
-    let id = text(&["record_id", "recordId"])
-        .or_else(|| nested.and_then(|r| r.get("id")).and_then(Value::as_str))?;
-    Some(RecordRef {
-        entity: EntityType::parse(entity)?,
-        id: RecordId::parse(id).ok()?,
-    })
-}
-
-fn entity_in(data: &Value) -> Option<EntityType> {
-    ["entity", "entity_type", "entityType", "record_type"]
-        .iter()
-        .find_map(|key| data.get(*key).and_then(Value::as_str))
-        .and_then(EntityType::parse)
-}
-
-/// A yes/no field: card data carries strings, but accept a JSON bool too.
-fn flag_in(data: &Value, key: &str) -> Option<bool> {
-    match data.get(key)? {
-        Value::Bool(flag) => Some(*flag),
-        Value::String(text) => match text.as_str() {
-            "true" | "on" | "1" => Some(true),
-            "false" | "off" | "0" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Whether the data carries a user id that is not the caller's (a card made
-/// for someone else, or a forged one).
-fn names_someone_else(data: &Value, viewer: &Viewer) -> bool {
-    fn walk(value: &Value, viewer: &Viewer) -> bool {
-        let Some(object) = value.as_object() else {
-            return false;
-        };
-        object.iter().any(|(key, value)| {
-            let key = key.to_ascii_lowercase();
-            let about_a_person =
-                key.contains("user") || key.contains("aad") || key == "from" || key == "caller";
-            match value {
-                Value::String(id) if about_a_person => {
-                    !id.eq_ignore_ascii_case(viewer.aad.as_str()) && *id != viewer.mri
-                }
-                Value::Object(_) => walk(value, viewer),
-                _ => false,
-            }
-        })
-    }
-    walk(data, viewer)
-}
-
-fn strings(value: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
-    match value {
-        Value::String(s) => Box::new(std::iter::once(s.as_str())),
-        Value::Array(items) => Box::new(items.iter().flat_map(strings)),
-        Value::Object(map) => Box::new(map.values().flat_map(strings)),
-        _ => Box::new(std::iter::empty()),
-    }
 }

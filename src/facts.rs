@@ -66,6 +66,9 @@ pub struct View {
     pub record: Option<RecordFacts>,
     /// The cached roster of the conversation asked about, if any (see `roster_key`).
     pub roster: Option<Vec<String>>,
+    /// When every fact came from the cache: the raw cached values, which
+    /// determine the view exactly (a key for memoising what is drawn from it).
+    pub warm: Option<String>,
 }
 
 #[derive(Clone)]
@@ -127,6 +130,13 @@ impl Facts {
                 vec![None; keys.len()]
             })
         };
+        let warm = (!fresh && cached.iter().all(Option::is_some)).then(|| {
+            cached
+                .iter()
+                .map(|value| value.as_deref().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\u{1e}")
+        });
         let roster = cached
             .get(3)
             .and_then(Option::as_deref)
@@ -148,6 +158,7 @@ impl Facts {
                 join_enabled,
                 record: None,
                 roster,
+                warm: None,
             });
         };
         let record_facts = match cached[2]
@@ -162,6 +173,7 @@ impl Facts {
             join_enabled,
             record: record_facts,
             roster,
+            warm,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bot;
+pub mod card_data;
 pub mod cards;
 pub mod commands;
 pub mod config;
@@ -81,6 +82,10 @@ impl App {
                 config.tunables.unknown_kid_cooldown,
             )
         });
+        channel_keys.spawn_refresher();
+        if let Some(keys) = &emulator_keys {
+            keys.spawn_refresher();
+        }
         let auth = ChannelAuth::new(
             config.app_id.clone(),
             channel_keys,

@@ -102,6 +102,28 @@ impl KeySource {
         }
     }
 
+    /// Refreshes the keys every `refresh_interval` in the background, for as
+    /// long as this key source is alive (the task holds only a weak reference).
+    pub fn spawn_refresher(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let interval = self.inner.refresh_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let source = KeySource { inner };
+                let seen = source.read().fetched_at;
+                if seen.is_some_and(|at| at.elapsed() >= interval) {
+                    if let Err(error) = source.refresh_once(seen).await {
+                        tracing::warn!(%error, "periodic signing-key refresh failed; keeping the old keys");
+                    }
+                }
+            }
+        });
+    }
+
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }

@@ -91,7 +91,9 @@ pub async fn post(
     let reply = tracing::Instrument::instrument(state.bot.handle(activity), span).await;
     Ok(match reply {
         Reply::Accepted => HttpResponse::Ok().finish(),
-        Reply::Invoke(response) => HttpResponse::Ok().json(response),
+        Reply::Invoke(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
         Reply::Unavailable => return Err(Refusal::StoreUnavailable),
     })
 }

@@ -339,3 +339,45 @@ async fn an_unreachable_admin_is_named_plainly() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn installing_the_bot_makes_an_admin_reachable_and_removing_it_does_not() {
+    let app = spawn_app(StoreKind::Memory).await;
+    let mut installed = app.message_from("priya", "");
+    installed["type"] = json!("installationUpdate");
+    installed["action"] = json!("add");
+    installed.as_object_mut().unwrap().remove("text");
+    assert_eq!(
+        app.post_activity(&installed, Some(&app.token()))
+            .await
+            .status(),
+        200
+    );
+
+    let card = card_for(&app, "alex", "chats for account Contoso Ltd").await;
+    let asked = app
+        .invoke("alex", "ask_admin", &action(&card, "ask_admin"))
+        .await;
+    assert!(
+        words(&asked["body"]["value"]).contains("I asked Priya Shah"),
+        "{asked}"
+    );
+
+    let mut removed = installed.clone();
+    removed["id"] = json!(uuid::Uuid::new_v4().to_string());
+    removed["action"] = json!("remove");
+    assert_eq!(
+        app.post_activity(&removed, Some(&app.token()))
+            .await
+            .status(),
+        200
+    );
+    let card = card_for(&app, "jo", "chats for account Contoso Ltd").await;
+    let asked = app
+        .invoke("jo", "ask_admin", &action(&card, "ask_admin"))
+        .await;
+    assert!(
+        words(&asked["body"]["value"]).contains("isn't installed"),
+        "{asked}"
+    );
+}

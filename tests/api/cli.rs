@@ -131,3 +131,31 @@ async fn the_sandbox_binary_answers_help_through_the_control_api() {
     assert!(!world.to_string().contains("password"));
     child.kill().await.ok();
 }
+
+#[test]
+fn a_bad_world_file_stops_the_sandbox_naming_the_line() {
+    let dir = std::env::temp_dir().join(format!("joinchat-world-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "join_chat = [\"lead\"]\n\n[[users]]\nkey = \"alex\"\nname = \"Alex\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let output = joinchat(
+        &[],
+        &[
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--cloud-listen",
+            "127.0.0.1:0",
+            "--world",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:6"), "{stderr}");
+    assert!(stderr.contains("colour"), "{stderr}");
+}

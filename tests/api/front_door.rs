@@ -551,3 +551,70 @@ async fn many_concurrent_replies_share_one_connector_token() {
     assert_eq!(token_requests, 1);
     assert_eq!(app.calls_to("connector").await.len(), 20);
 }
+
+#[tokio::test]
+async fn emulator_tokens_are_accepted_when_allowed() {
+    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| {
+        c.allow_emulator = true
+    })
+    .await;
+    let issuer = app.cloud.channel_issuer();
+    let mut claims = issuer.claims(&app.service_url());
+    claims["iss"] =
+        json!("https://login.microsoftonline.com/d6d49420-f39b-4df7-a1dc-d59a935871db/v2.0");
+    claims["ver"] = json!("2.0");
+    claims["azp"] = json!(app.cloud.app_id());
+    claims.as_object_mut().unwrap().remove("serviceurl");
+    let token = issuer.sign(&issuer.current_kid(), &claims);
+    let response = app.post_activity(&app.message("help"), Some(&token)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    // Still our app: an Emulator token for another app is refused.
+    claims["azp"] = json!("another-app");
+    let other = issuer.sign(&issuer.current_kid(), &claims);
+    refused_after_one_reply(&app, &other).await;
+}
+
+async fn refused_after_one_reply(app: &TestApp, token: &str) {
+    let response = app.post_activity(&app.message("help"), Some(token)).await;
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        app.calls_to("connector").await.len(),
+        1,
+        "only the accepted request was answered"
+    );
+}
+
+#[tokio::test]
+async fn signing_keys_are_refreshed_periodically() {
+    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| {
+        c.tunables.keys_refresh_interval = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let issuer = app.cloud.channel_issuer();
+    app.post_activity(&app.message("help"), Some(&app.token()))
+        .await;
+    let before = issuer.jwks_fetches();
+    // No request needed: the keys are refreshed in the background.
+    for _ in 0..100 {
+        if issuer.jwks_fetches() > before {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no periodic refresh: {} fetches", issuer.jwks_fetches());
+}
+
+#[tokio::test]
+async fn every_card_verb_has_a_handler() {
+    let app = spawn_app(StoreKind::Memory).await;
+    for verb in joinchat::cards::VERBS {
+        let answer = app.invoke("alex", verb, &json!({})).await;
+        assert_eq!(answer["status"], 200, "{verb}");
+        assert_ne!(
+            answer["body"]["value"]["code"], "UnknownVerb",
+            "{verb}: {answer}"
+        );
+    }
+    let unknown = app.invoke("alex", "no_such_verb", &json!({})).await;
+    assert_eq!(unknown["body"]["value"]["code"], "UnknownVerb");
+}

@@ -212,3 +212,21 @@ async fn with_redis_down_reads_fall_through_to_dataverse_and_joins_stay_safe() {
         .count();
     assert_eq!(alex_entries, 1, "added once, whatever happened");
 }
+
+#[tokio::test]
+async fn a_memoised_refresh_follows_the_facts_it_was_drawn_from() {
+    let app = spawn_app(StoreKind::Redis).await;
+    let data = join_data_for(&app, "alex").await;
+    let refresh = json!({"entity": "lead", "record_id": "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b"});
+    for _ in 0..3 {
+        let answer = app.invoke("alex", "refresh", &refresh).await;
+        assert!(words(&answer["body"]["value"]).contains("Hover over to join this chat"));
+    }
+    app.invoke("alex", "join", &data).await;
+    let after = app.invoke("alex", "refresh", &refresh).await;
+    let shown = words(&after["body"]["value"]);
+    assert!(shown.contains("You're a member"), "{shown}");
+    // Another viewer of the same record never gets alex's drawing.
+    let jo = app.invoke("jo", "refresh", &refresh).await;
+    assert!(words(&jo["body"]["value"]).contains("The chat is locked"));
+}
