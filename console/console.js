@@ -290,6 +290,16 @@ function showBotActivity(key, activity, { fromHistory = false } = {}) {
 
 // ---- cards ---------------------------------------------------------------------------
 
+const FOREGROUND_COLORS = {
+  default: { default: "#242424", subtle: "#5C5C5C" },
+  accent: { default: "#464775", subtle: "#4F52B2" },
+  good: { default: "#0B6A0B", subtle: "#0B6A0B" },
+  warning: { default: "#8A3707", subtle: "#8A3707" },
+  attention: { default: "#B10E1C", subtle: "#B10E1C" },
+  dark: { default: "#242424", subtle: "#424242" },
+  light: { default: "#FFFFFF", subtle: "#F5F5F5" },
+};
+
 const HOST_CONFIG = {
   fontFamily: "'Segoe UI', system-ui, -apple-system, 'Helvetica Neue', sans-serif",
   supportsInteractivity: true,
@@ -299,30 +309,8 @@ const HOST_CONFIG = {
   fontWeights: { lighter: 300, default: 400, bolder: 600 },
   imageSizes: { small: 32, medium: 64, large: 128 },
   containerStyles: {
-    default: {
-      backgroundColor: "#FFFFFF",
-      foregroundColors: {
-        default: { default: "#242424", subtle: "#5C5C5C" },
-        accent: { default: "#464775", subtle: "#4F52B2" },
-        good: { default: "#0B6A0B", subtle: "#0B6A0B" },
-        warning: { default: "#8A3707", subtle: "#8A3707" },
-        attention: { default: "#B10E1C", subtle: "#B10E1C" },
-        dark: { default: "#242424", subtle: "#424242" },
-        light: { default: "#FFFFFF", subtle: "#F5F5F5" },
-      },
-    },
-    emphasis: {
-      backgroundColor: "#F3F2F1",
-      foregroundColors: {
-        default: { default: "#242424", subtle: "#5C5C5C" },
-        accent: { default: "#464775", subtle: "#4F52B2" },
-        good: { default: "#0B6A0B", subtle: "#0B6A0B" },
-        warning: { default: "#8A3707", subtle: "#8A3707" },
-        attention: { default: "#B10E1C", subtle: "#B10E1C" },
-        dark: { default: "#242424", subtle: "#424242" },
-        light: { default: "#FFFFFF", subtle: "#F5F5F5" },
-      },
-    },
+    default: { backgroundColor: "#FFFFFF", foregroundColors: FOREGROUND_COLORS },
+    emphasis: { backgroundColor: "#F3F2F1", foregroundColors: FOREGROUND_COLORS },
   },
   actions: {
     maxActions: 6,

@@ -2,51 +2,34 @@
 // members to add her, a member clicks Add on the card in the group chat, and
 // she is in the chat with the entire history.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
+  DEAL_ROOM,
   ENTIRE_HISTORY,
   becomeUser,
+  chatInCard,
   chatPanel,
-  launchBrowser,
   openConsole,
   say,
   screenshot,
-  startSandbox,
+  sandboxPerFile,
 } from "./sandbox.mjs";
 
-const DEAL_ROOM = "19:contoso-coffee-expansion@thread.v2";
-const DEAL_ROOM_TOPIC = "Contoso Coffee expansion — deal room";
-
-let sandbox;
-let browser;
-
-before(async () => {
-  sandbox = await startSandbox();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-});
+const world = sandboxPerFile();
 
 test("a member adds a locked-out reader from the card in the group chat", { timeout: 90_000 }, async () => {
-  const page = await openConsole(browser, sandbox);
+  const page = await openConsole(world.browser, world.sandbox);
   await becomeUser(page, "jo");
   const transcript = await say(page, "jo", "join chat for lead Contoso Coffee expansion");
-  const dealRoom = transcript
-    .locator(".ac-container")
-    .filter({ hasText: DEAL_ROOM_TOPIC })
-    .filter({ has: page.getByRole("button", { name: "Ask a member to add you" }) })
-    .last();
+  const dealRoom = chatInCard(page, transcript, DEAL_ROOM.topic, "Ask a member to add you");
   await dealRoom.getByRole("button", { name: "Ask a member to add you" }).click();
   await transcript.getByText("Request sent").waitFor();
   await screenshot(page, "ask-01-reader-asked");
 
   // The ask card shows up in the chat; a non-member cannot use it, a member can.
-  const chat = chatPanel(page, DEAL_ROOM);
+  const chat = chatPanel(page, DEAL_ROOM.id);
   const add = chat.getByRole("button", { name: "Add", exact: true });
   await add.waitFor({ timeout: 10_000 });
   await add.click();

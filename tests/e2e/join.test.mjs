@@ -2,38 +2,25 @@
 // see the card turn into "You joined" and the chat gain a member with the
 // entire history and the bot's "joined the chat" notice.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
+  DEAL_ROOM,
   ENTIRE_HISTORY,
   becomeUser,
+  chatInCard,
   chatPanel,
-  launchBrowser,
   openConsole,
   say,
   screenshot,
-  startSandbox,
+  sandboxPerFile,
 } from "./sandbox.mjs";
 
-const DEAL_ROOM = "19:contoso-coffee-expansion@thread.v2";
-const DEAL_ROOM_TOPIC = "Contoso Coffee expansion — deal room";
-
-let sandbox;
-let browser;
-
-before(async () => {
-  sandbox = await startSandbox();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-});
+const world = sandboxPerFile();
 
 test("a writer joins a connected chat from the card and gets the entire history", { timeout: 90_000 }, async () => {
-  const page = await openConsole(browser, sandbox);
+  const page = await openConsole(world.browser, world.sandbox);
   await screenshot(page, "join-01-console-opened");
 
   await becomeUser(page, "alex");
@@ -44,16 +31,12 @@ test("a writer joins a connected chat from the card and gets the entire history"
   await screenshot(page, "join-02-card-with-join");
 
   // The card lists each connected chat in its own container; click this chat's Join.
-  const dealRoom = card
-    .locator(".ac-container")
-    .filter({ hasText: DEAL_ROOM_TOPIC })
-    .filter({ has: page.getByRole("button", { name: "Join", exact: true }) })
-    .last();
+  const dealRoom = chatInCard(page, card, DEAL_ROOM.topic, "Join");
   await dealRoom.getByRole("button", { name: "Join", exact: true }).click();
   await transcript.getByText("You joined").first().waitFor({ timeout: 30_000 });
   await screenshot(page, "join-03-card-says-you-joined");
 
-  const chat = chatPanel(page, DEAL_ROOM);
+  const chat = chatPanel(page, DEAL_ROOM.id);
   const alex = chat.locator('.members li[data-user="alex"]');
   await alex.waitFor({ timeout: 10_000 });
   assert.equal(await alex.getAttribute("data-history"), ENTIRE_HISTORY);
@@ -67,7 +50,7 @@ test("a writer joins a connected chat from the card and gets the entire history"
   await screenshot(page, "join-04-chat-shows-alex-and-the-notice");
 
   // What the page shows is what the control API says.
-  const view = await (await fetch(`${sandbox.url}/_sandbox/chats/${encodeURIComponent(DEAL_ROOM)}`)).json();
+  const view = await (await fetch(`${world.sandbox.url}/_sandbox/chats/${encodeURIComponent(DEAL_ROOM.id)}`)).json();
   const member = view.members.find((m) => m.user === "alex");
   assert.equal(member?.visible_history_start, ENTIRE_HISTORY);
   assert.ok(view.messages.some((m) => m.kind === "bot" && m.text.includes("Alex Wu joined the chat")));
@@ -87,13 +70,13 @@ test("a writer joins a connected chat from the card and gets the entire history"
 
 test("after a reload, the earlier card refreshes to the viewer's view, as Teams does", { timeout: 60_000 }, async () => {
   // Runs after the join above, in the same sandbox: alex is now a member of the deal room.
-  const page = await openConsole(browser, sandbox);
+  const page = await openConsole(world.browser, world.sandbox);
   await becomeUser(page, "alex");
   const transcript = page.locator('.transcript[data-user="alex"]');
   await transcript.getByText("Earlier messages from joinchat").waitFor();
   const dealRoom = transcript
     .locator(".ac-container")
-    .filter({ hasText: DEAL_ROOM_TOPIC })
+    .filter({ hasText: DEAL_ROOM.topic })
     .filter({ hasText: /You're a member|You joined/ })
     .last();
   await dealRoom.waitFor({ timeout: 15_000 });

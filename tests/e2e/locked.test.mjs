@@ -2,26 +2,15 @@
 // card with its cause, per-person transcripts, no renderer warnings, keyboard
 // use and a narrow window.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { becomeUser, launchBrowser, openConsole, say, screenshot, startSandbox } from "./sandbox.mjs";
+import { becomeUser, openConsole, sandboxPerFile, say, screenshot } from "./sandbox.mjs";
 
-let sandbox;
-let browser;
-
-before(async () => {
-  sandbox = await startSandbox();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await sandbox?.stop();
-});
+const world = sandboxPerFile();
 
 test("a reader sees the chat locked with the read-only cause", { timeout: 60_000 }, async () => {
-  const page = await openConsole(browser, sandbox);
+  const page = await openConsole(world.browser, world.sandbox);
   await becomeUser(page, "jo");
   await page.locator("#current-identity", { hasText: "Jo Park" }).waitFor();
   const transcript = await say(page, "jo", "join chat for lead Contoso Coffee expansion");
@@ -37,7 +26,7 @@ test("a reader sees the chat locked with the read-only cause", { timeout: 60_000
 });
 
 test("switching identity switches the transcript and the identity shown", { timeout: 60_000 }, async () => {
-  const page = await openConsole(browser, sandbox);
+  const page = await openConsole(world.browser, world.sandbox);
   await becomeUser(page, "alex");
   await say(page, "alex", "help");
   const alexSaid = page.locator('.transcript[data-user="alex"] .from-user', { hasText: "help" });
@@ -64,7 +53,7 @@ test("switching identity switches the transcript and the identity shown", { time
 });
 
 test("the page works from the keyboard and fits a narrow window", { timeout: 60_000 }, async () => {
-  const page = await openConsole(browser, sandbox, { width: 390, height: 800 });
+  const page = await openConsole(world.browser, world.sandbox, { width: 390, height: 800 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
 

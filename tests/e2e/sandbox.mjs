@@ -3,6 +3,7 @@
 // playwright-core, and screenshots of each step in test-artifacts/e2e/.
 
 import { spawn } from "node:child_process";
+import { after, before } from "node:test";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,8 @@ const { chromium } = require("playwright-core");
 
 export const ARTIFACTS = path.join(ROOT, "test-artifacts", "e2e");
 export const ENTIRE_HISTORY = "0001-01-01T00:00:00Z";
+/** The demo world's deal room, connected to the lead "Contoso Coffee expansion". */
+export const DEAL_ROOM = { id: "19:contoso-coffee-expansion@thread.v2", topic: "Contoso Coffee expansion — deal room" };
 const START_TIMEOUT_MS = 60_000;
 
 const BINARY =
@@ -76,6 +79,23 @@ function stopChild(child) {
   });
 }
 
+/**
+ * One sandbox and one browser for the test file that calls this: started
+ * before its tests, stopped after them. Read `.sandbox` and `.browser` inside tests.
+ */
+export function sandboxPerFile() {
+  const shared = { sandbox: undefined, browser: undefined };
+  before(async () => {
+    shared.sandbox = await startSandbox();
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+    await shared.sandbox?.stop();
+  });
+  return shared;
+}
+
 /** Debian's Chromium, never a downloaded browser. */
 export function launchBrowser() {
   return chromium.launch({
@@ -134,4 +154,16 @@ export async function say(page, key, text) {
 /** The chat panel's view of one group chat. */
 export function chatPanel(page, chatId) {
   return page.locator(`.chat[data-chat-id="${chatId}"]`);
+}
+
+/**
+ * The part of a rendered card about one chat (its container, found by topic)
+ * that offers `button` — the innermost such container.
+ */
+export function chatInCard(page, card, topic, button) {
+  return card
+    .locator(".ac-container")
+    .filter({ hasText: topic })
+    .filter({ has: page.getByRole("button", { name: button, exact: true }) })
+    .last();
 }
