@@ -131,15 +131,7 @@ impl Admins {
         enabled: bool,
         deadline: Instant,
     ) -> Result<AdminAnswer, FactsError> {
-        let audit = |outcome: &'static str, reason: &'static str| AuditEvent {
-            action: "set_join_chat",
-            actor: viewer.aad.as_str(),
-            entity: Some(entity.logical_name()),
-            record: None,
-            chat: None,
-            outcome,
-            reason,
-        };
+        let audit = type_event("set_join_chat", viewer, entity);
         if !self.is_admin(viewer, deadline).await? {
             audit::record(&self.store, audit("refused", "not_admin")).await;
             let admins = self.admins(deadline).await.unwrap_or_default();
@@ -470,15 +462,7 @@ impl Admins {
         entity: EntityType,
         deadline: Instant,
     ) -> Result<AdminAnswer, FactsError> {
-        let audit = |outcome: &'static str, reason: &'static str| AuditEvent {
-            action: "ask_admin",
-            actor: viewer.aad.as_str(),
-            entity: Some(entity.logical_name()),
-            record: None,
-            chat: None,
-            outcome,
-            reason,
-        };
+        let audit = type_event("ask_admin", viewer, entity);
         let once_key = format!(
             "ask:admin:{}:{}",
             entity.logical_name(),
@@ -589,6 +573,22 @@ impl Admins {
 const BUSY: &str =
     "Dynamics 365 or Teams is busy right now, so nothing was changed. Try again in a moment.";
 const NOT_CONNECTED: &str = "That chat isn't connected to this record.";
+
+/// The audit event of an action on a record type, by outcome and reason.
+fn type_event<'a>(
+    action: &'a str,
+    viewer: &'a Viewer,
+    entity: EntityType,
+) -> impl Fn(&'a str, &'a str) -> AuditEvent<'a> {
+    move |outcome, reason| AuditEvent {
+        action,
+        actor: viewer.aad.as_str(),
+        entity: Some(entity.logical_name()),
+        outcome,
+        reason,
+        ..AuditEvent::default()
+    }
+}
 
 fn request_key(id: &str) -> String {
     format!("request:{id}")

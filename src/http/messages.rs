@@ -8,7 +8,7 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
 use super::Refusal;
-use crate::{bot::Reply, teams::Activity, AppState};
+use crate::{auth::AuthFailure, bot::Reply, teams::Activity, AppState};
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -26,15 +26,7 @@ pub async fn post(
         .auth
         .authenticate(authorization)
         .await
-        .map_err(|failure| {
-            state
-                .metrics
-                .auth_failures
-                .with_label_values(&[failure.reason()])
-                .inc();
-            tracing::info!(reason = failure.reason(), "request refused: {failure}");
-            Refusal::from(failure)
-        })?;
+        .map_err(|failure| refuse(&state, failure))?;
 
     let declared = request
         .headers()
@@ -62,15 +54,7 @@ pub async fn post(
     }
     caller
         .check_activity(&activity.channel_id, &activity.service_url)
-        .map_err(|failure| {
-            state
-                .metrics
-                .auth_failures
-                .with_label_values(&[failure.reason()])
-                .inc();
-            tracing::info!(reason = failure.reason(), "activity refused: {failure}");
-            Refusal::Token(failure)
-        })?;
+        .map_err(|failure| refuse(&state, failure))?;
     let same_tenant = activity
         .tenant_id()
         .is_some_and(|tenant| tenant.eq_ignore_ascii_case(&state.config.tenant_id));
@@ -96,6 +80,18 @@ pub async fn post(
             .body(body),
         Reply::Unavailable => return Err(Refusal::StoreUnavailable),
     })
+}
+
+/// Counts and logs an authentication failure (never the token), and turns it
+/// into the answer.
+fn refuse(state: &AppState, failure: AuthFailure) -> Refusal {
+    state
+        .metrics
+        .auth_failures
+        .with_label_values(&[failure.reason()])
+        .inc();
+    tracing::info!(reason = failure.reason(), "request refused: {failure}");
+    Refusal::from(failure)
 }
 
 trait ClassifyName {
