@@ -2,7 +2,7 @@
 //! the bot (`serve`), the simulated Microsoft cloud (`cloud`) or both wired
 //! together by URL only (`sandbox`).
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -198,6 +198,18 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let bot_url = format!("http://{}", app.local_addr());
     cloud.set_bot_endpoint(format!("{bot_url}/api/messages"));
+    // The console's audit view reads the bot's audit stream (empty while the store is down).
+    let state = app.state();
+    cloud.set_audit_source(Arc::new(move || {
+        let state = state.clone();
+        Box::pin(async move {
+            state
+                .store
+                .recent_events("audit", 200)
+                .await
+                .unwrap_or_default()
+        })
+    }));
     let base = cloud.base_url();
     println!("joinchat sandbox is running");
     println!("  bot:      {bot_url}/api/messages");

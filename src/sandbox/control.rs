@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::faults::FaultRequest;
 use super::state::{chat_view, rfc3339, ChatMessage, MessageKind};
-use super::world::User;
+use super::world::{Record, User};
 use super::Shared;
 
 /// The bot's display name, as Teams shows it and as mentions spell it.
@@ -40,6 +40,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/calls", web::get().to(calls))
             .route("/world", web::get().to(world))
             .route("/events", web::get().to(events))
+            .route("/audit", web::get().to(audit))
             .route("/faults", web::post().to(set_fault))
             .route("/faults", web::delete().to(clear_faults))
             .route("/tokens/channel", web::post().to(channel_token)),
@@ -345,6 +346,49 @@ async fn events(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"version": shared.lock().version}))
 }
 
+// The bot's recent audit events, oldest first; empty when the cloud runs
+// alone. The lock is released before the source is awaited.
+async fn audit(shared: web::Data<Shared>) -> HttpResponse {
+    let source = shared
+        .audit_source
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let events = match source {
+        Some(source) => source().await,
+        None => Vec::new(),
+    };
+    let events: Vec<Map<String, Value>> = events
+        .into_iter()
+        .map(|fields| {
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect()
+        })
+        .collect();
+    HttpResponse::Ok().json(events)
+}
+
+/// Each person's role on a record, strongest first: `owner`, `write`, `read`.
+/// People with no access are left out.
+fn access(record: &Record) -> Map<String, Value> {
+    let mut access = Map::new();
+    let roles = [
+        ("owner", std::slice::from_ref(&record.owner)),
+        ("write", record.write.as_slice()),
+        ("read", record.read.as_slice()),
+    ];
+    for (role, keys) in roles {
+        for key in keys {
+            access
+                .entry(key.clone())
+                .or_insert_with(|| Value::from(role));
+        }
+    }
+    access
+}
+
 // The world as the cloud runs it, generated values included; never the
 // app password.
 async fn world(shared: web::Data<Shared>) -> HttpResponse {
@@ -375,6 +419,7 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
                 "owner": record.owner,
                 "write": record.write,
                 "read": record.read,
+                "access": access(record),
             })
         })
         .collect();

@@ -24,7 +24,7 @@ mod state;
 mod world;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -33,6 +33,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
+use futures::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Serialize;
 use uuid::Uuid;
@@ -68,6 +69,13 @@ pub struct CloudUrls {
     pub connector: String,
 }
 
+/// Where `GET /_sandbox/audit` reads the bot's recent audit events from:
+/// each event a list of `(field, value)` pairs, oldest first. The cloud cannot
+/// see the bot's store: whoever runs both (the `sandbox` command) hands it
+/// this reader.
+pub type AuditSource =
+    Arc<dyn Fn() -> BoxFuture<'static, Vec<Vec<(String, String)>>> + Send + Sync>;
+
 /// A running simulated cloud. Cheap to clone.
 #[derive(Clone)]
 pub struct Cloud {
@@ -89,6 +97,8 @@ pub(crate) struct Shared {
     pub entra_key: Arc<KeyPair>,
     pub dataverse_ids: DataverseIds,
     pub http: reqwest::Client,
+    /// `None` for a cloud running alone: its audit view is empty.
+    pub audit_source: RwLock<Option<AuditSource>>,
 }
 
 impl Shared {
@@ -144,6 +154,7 @@ impl Cloud {
             entra_key,
             dataverse_ids: DataverseIds::generate(),
             http,
+            audit_source: RwLock::new(None),
         });
         let data = web::Data::from(Arc::clone(&shared));
         let server = HttpServer::new(move || {
@@ -199,6 +210,15 @@ impl Cloud {
     /// Where `say`/`invoke` send activities (the bot's `/api/messages`).
     pub fn set_bot_endpoint(&self, url: String) {
         self.shared.lock().bot_endpoint = url;
+    }
+
+    /// Gives `GET /_sandbox/audit` (and so the console) the bot's audit trail.
+    pub fn set_audit_source(&self, source: AuditSource) {
+        *self
+            .shared
+            .audit_source
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(source);
     }
 
     /// Whether Graph lets the bot be installed into chats (default: yes).

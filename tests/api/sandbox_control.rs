@@ -331,9 +331,29 @@ async fn the_world_shows_generated_values_and_never_the_password() {
         json!({
             "entity": "lead", "id": "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b", "name": "Contoso Coffee expansion",
             "owner": "sam", "write": ["alex"], "read": ["jo"],
+            "access": {"sam": "owner", "alex": "write", "jo": "read"},
         })
     );
     assert_eq!(world["chats"][0]["id"], EXPANSION_CHAT);
+}
+
+#[tokio::test]
+async fn the_audit_view_is_empty_alone_and_shows_the_wired_source_as_objects() {
+    let app = start_demo().await;
+    assert_eq!(app.control("audit").await, json!([]));
+
+    app.cloud.set_audit_source(std::sync::Arc::new(|| {
+        Box::pin(async {
+            vec![vec![
+                ("action".to_owned(), "join".to_owned()),
+                ("outcome".to_owned(), "joined".to_owned()),
+            ]]
+        })
+    }));
+    assert_eq!(
+        app.control("audit").await,
+        json!([{"action": "join", "outcome": "joined"}])
+    );
 }
 
 #[tokio::test]
@@ -384,19 +404,17 @@ async fn the_calls_log_holds_service_calls_with_decoded_paths_and_nothing_else()
 }
 
 #[tokio::test]
-async fn the_console_placeholder_lists_the_people_and_the_change_counter_moves() {
+async fn the_console_page_loads_its_script_and_the_change_counter_moves() {
     let app = start_demo().await;
-    let page = app
-        .http
-        .get(app.url("/console"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let get = |path: &'static str| {
+        let request = app.http.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let page = get("/console").await;
     assert!(page.contains("joinchat sandbox console"));
-    assert!(page.contains("Alex Wu") && page.contains("/_sandbox/world"));
+    assert!(page.contains("/console/console.js"));
+    // The page learns the world from the control API, like any other client.
+    assert!(get("/console/console.js").await.contains("/_sandbox/world"));
 
     let before = app.control("events").await["version"].as_u64().unwrap();
     let token = app.token(CONNECTOR_SCOPE).await;
