@@ -540,7 +540,7 @@ function renderChat(view, posted, { force = false } = {}) {
   const node = el("details", { class: "chat", "data-chat-id": view.id, open },
     el("summary", {},
       el("h3", { id: `chat-title-${number}`, class: "chat-topic", text: view.topic }),
-      el("span", { class: "chat-meta", text: `${view.members.length} members${view.bot_installed === false ? " · bot not installed" : ""}` })),
+      el("span", { class: "chat-meta", text: `${view.members.length} ${view.members.length === 1 ? "member" : "members"}${view.bot_installed === false ? " · bot not installed" : ""}` })),
     el("div", { class: "chat-body" }, members, messages, chatComposer(view)));
   const old = known && known.node;
   const hadFocus = old && old.contains(document.activeElement) && document.activeElement.matches("input");
