@@ -60,6 +60,9 @@ struct JoinRequestRecord {
     entity: EntityType,
     record_id: String,
     record_name: String,
+    /// The ask card in the chat, updated once someone adds the requester.
+    #[serde(default)]
+    card_activity_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -292,6 +295,28 @@ impl Admins {
             entity: record.entity,
             record_id: record.id.as_str().to_owned(),
             record_name: record_facts.name.clone(),
+            card_activity_id: None,
+        };
+        let summary = RecordSummary {
+            record: record.clone(),
+            name: record_facts.name.clone(),
+        };
+        let card = cards::ask_to_join(&name, &summary, &request_id);
+        let Some(posted) = self
+            .post_in_chat(chat, service_url, &OutboundActivity::card(card), deadline)
+            .await
+        else {
+            let _ = self.store.delete(&once_key).await;
+            audit::record(&self.store, audit("failed", "bot_not_in_chat")).await;
+            return Ok(AdminAnswer::Text(
+                "I can't post in that chat because the bot isn't installed there. Ask one of its \
+                 members directly, or ask your admin to add the bot to the chat."
+                    .into(),
+            ));
+        };
+        let request = JoinRequestRecord {
+            card_activity_id: Some(posted).filter(|id| !id.is_empty()),
+            ..request
         };
         let stored = self
             .store
@@ -302,26 +327,11 @@ impl Admins {
             )
             .await;
         if let Err(error) = stored {
+            // The card is in the chat but its Add button will say the request
+            // is gone; the requester is told to try again.
             tracing::warn!(%error, "ask-a-member request not stored");
             let _ = self.store.delete(&once_key).await;
             return Ok(AdminAnswer::Card(cards::try_again(BUSY, None)));
-        }
-        let summary = RecordSummary {
-            record: record.clone(),
-            name: record_facts.name.clone(),
-        };
-        let card = cards::ask_to_join(&name, &summary, &request_id);
-        if !self
-            .post_in_chat(chat, service_url, &OutboundActivity::card(card), deadline)
-            .await
-        {
-            let _ = self.store.delete(&once_key).await;
-            audit::record(&self.store, audit("failed", "bot_not_in_chat")).await;
-            return Ok(AdminAnswer::Text(
-                "I can't post in that chat because the bot isn't installed there. Ask one of its \
-                 members directly, or ask your admin to add the bot to the chat."
-                    .into(),
-            ));
         }
         audit::record(&self.store, audit("asked", "")).await;
         Ok(AdminAnswer::Card(cards::request_sent(&format!(
@@ -444,14 +454,26 @@ impl Admins {
                 deadline,
             )
             .await;
-        let mut answer = format!(
-            "{} was added to the chat, with its entire history.",
-            request.requester_name
-        );
-        if !told {
-            answer.push_str(" I couldn't tell them myself (the bot isn't installed for them).");
+        // Everyone in the chat sees the ask answered; the clicker also gets
+        // whether the requester could be told.
+        let answered = cards::ask_answered(&request.requester_name, &adder, None);
+        if let Some(activity_id) = &request.card_activity_id {
+            let update = OutboundActivity::card(answered);
+            if let Err(error) = self
+                .connector
+                .update(service_url, chat.as_str(), activity_id, &update, deadline)
+                .await
+            {
+                tracing::warn!(%error, "the ask card was not updated");
+            }
         }
-        Ok(AdminAnswer::Card(cards::request_sent(&answer)))
+        let note =
+            (!told).then_some("I couldn't tell them myself: the bot isn't installed for them.");
+        Ok(AdminAnswer::Card(cards::ask_answered(
+            &request.requester_name,
+            &adder,
+            note,
+        )))
     }
 
     // ---- ask your admin -----------------------------------------------------------------
@@ -537,36 +559,34 @@ impl Admins {
 
     /// Posts into a group chat, installing the bot there first when it is
     /// missing and an app id is configured.
+    /// Posts into a group chat, installing the bot there first when it is
+    /// missing and an app id is configured. The posted activity's id, or
+    /// `None` when the bot cannot post there.
     async fn post_in_chat(
         &self,
         chat: &ChatId,
         service_url: &str,
         activity: &OutboundActivity,
         deadline: Instant,
-    ) -> bool {
-        match self
-            .connector
-            .send(service_url, chat.as_str(), None, activity, deadline)
-            .await
-        {
-            Ok(_) => return true,
+    ) -> Option<String> {
+        let send = || {
+            self.connector
+                .send(service_url, chat.as_str(), None, activity, deadline)
+        };
+        match send().await {
+            Ok(posted) => return Some(posted.id),
             Err(ConnectorError::NotInConversation) => {}
             Err(error) => {
                 tracing::warn!(%error, "post into the chat failed");
-                return false;
+                return None;
             }
         }
-        let Some(app_id) = &self.teams_app_id else {
-            return false;
-        };
+        let app_id = self.teams_app_id.as_ref()?;
         if let Err(error) = self.facts.graph().install_app(chat, app_id, deadline).await {
             tracing::info!(%error, "could not install the bot in the chat");
-            return false;
+            return None;
         }
-        self.connector
-            .send(service_url, chat.as_str(), None, activity, deadline)
-            .await
-            .is_ok()
+        send().await.ok().map(|posted| posted.id)
     }
 }
 

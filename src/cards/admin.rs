@@ -71,6 +71,20 @@ pub fn request_sent(what: &str) -> Value {
     card(vec![heading("Request sent"), text(what)])
 }
 
+/// The ask card once someone added the requester: no button any more.
+pub fn ask_answered(requester_name: &str, adder_name: &str, note: Option<&str>) -> Value {
+    let mut body = vec![
+        heading("Added"),
+        text(&format!(
+            "{} was added to this chat by {}, with its entire history.",
+            shown(requester_name),
+            shown(adder_name)
+        )),
+    ];
+    body.extend(note.map(subtle));
+    card(body)
+}
+
 /// Sent to an admin: turn Join chat on for a record type, in one click. The
 /// record is not named: holding the admin role grants no access to records.
 pub fn ask_admin_request(requester_name: &str, entity: EntityType) -> Value {

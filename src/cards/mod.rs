@@ -10,7 +10,7 @@ mod record;
 mod text;
 mod validate;
 
-pub use admin::{ask_admin_request, ask_to_join, request_sent, settings};
+pub use admin::{ask_admin_request, ask_answered, ask_to_join, request_sent, settings};
 pub use record::{choose_record, no_chats, record_chats, text_card, try_again};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
 pub use validate::{validate, MAX_CARD_BYTES};

@@ -248,6 +248,12 @@ async fn ask_a_member_from_locked_to_joined() {
         .cloned()
         .expect("jo is in");
     assert_eq!(jo["visible_history_start"], "0001-01-01T00:00:00Z");
+    let messages = app.chat(DEAL_ROOM).await["messages"].to_string();
+    assert!(
+        messages.contains("Jo Park was added to this chat by Sam Rivera"),
+        "the ask card was updated: {messages}"
+    );
+    assert!(!messages.contains("asks to join this chat"), "{messages}");
     let told = conversation_of(&app, "jo").await;
     assert!(
         told.iter()
