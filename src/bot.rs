@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use bytes::Bytes;
 use serde_json::{json, Value};
 
@@ -95,33 +97,67 @@ impl Bot {
     }
 
     pub async fn handle(&self, activity: Activity) -> Reply {
-        let kind = activity.kind.as_str().to_owned();
+        let invoke = (activity.kind == ActivityType::Invoke).then(|| parse_invoke(&activity));
+        let verb = match &invoke {
+            Some(Ok(invoke)) => invoke.action.verb.as_str(),
+            _ => "",
+        };
+        // Card refreshes are the hot path and change nothing: they get no
+        // span and no line of their own unless debug logging is on.
+        let span = if matches!(verb, "refresh" | "show") {
+            tracing::debug_span!(
+                "activity",
+                activity.id = activity.id.as_deref().unwrap_or(""),
+                verb,
+                conversation.id = %activity.conversation.id,
+            )
+        } else {
+            tracing::info_span!(
+                "activity",
+                activity.id = activity.id.as_deref().unwrap_or(""),
+                activity.kind = activity.kind.as_str(),
+                verb,
+                conversation.id = %activity.conversation.id,
+            )
+        };
+        self.dispatch(&activity, invoke).instrument(span).await
+    }
+
+    async fn dispatch(
+        &self,
+        activity: &Activity,
+        invoke: Option<Result<AdaptiveCardInvoke, InvokeResponse>>,
+    ) -> Reply {
         let (reply, outcome) = match &activity.kind {
             ActivityType::Message => {
-                if self.mark_seen(&activity).await {
-                    self.on_message(&activity).await
+                if self.mark_seen(activity).await {
+                    self.on_message(activity).await
                 } else {
                     (Reply::Accepted, "duplicate")
                 }
             }
-            ActivityType::Invoke => self.on_invoke(&activity).await,
+            ActivityType::Invoke => match invoke {
+                Some(Ok(invoke)) => self.on_invoke(activity, invoke).await,
+                Some(Err(refusal)) => (invoke_reply(refusal), "bad_invoke"),
+                None => (Reply::Accepted, "ignored"),
+            },
             ActivityType::InstallationUpdate if activity.action.as_deref() == Some("remove") => {
-                self.forget_conversation(&activity).await;
+                self.forget_conversation(activity).await;
                 (Reply::Accepted, "uninstalled")
             }
             ActivityType::ConversationUpdate | ActivityType::InstallationUpdate => {
-                self.remember_conversation(&activity).await;
+                self.remember_conversation(activity).await;
                 (Reply::Accepted, "noted")
             }
             ActivityType::Other(_) => (Reply::Accepted, "ignored"),
         };
         if matches!(reply, Reply::Unavailable) {
             // Let Teams' retry do the work we could not finish.
-            self.forget_seen(&activity).await;
+            self.forget_seen(activity).await;
         }
         self.metrics
             .outcomes
-            .with_label_values(&[&kind, outcome])
+            .with_label_values(&[activity.kind.as_str(), outcome])
             .inc();
         // Card refreshes are the hot path and change nothing: not worth a line each.
         if outcome == "refresh" {
@@ -348,41 +384,11 @@ impl Bot {
 
     // ---- invokes --------------------------------------------------------------------
 
-    async fn on_invoke(&self, activity: &Activity) -> (Reply, &'static str) {
-        if activity.name.as_deref() != Some(ADAPTIVE_CARD_ACTION) {
-            return (
-                invoke_reply(InvokeResponse::error(
-                    501,
-                    "NotImplemented",
-                    "This invoke is not supported.",
-                )),
-                "unsupported_invoke",
-            );
-        }
-        let invoke = activity
-            .value
-            .as_deref()
-            .and_then(|raw| serde_json::from_str::<AdaptiveCardInvoke>(raw.get()).ok());
-        let Some(invoke) = invoke else {
-            return (
-                invoke_reply(InvokeResponse::error(
-                    400,
-                    "BadRequest",
-                    "Missing or malformed value.",
-                )),
-                "bad_invoke",
-            );
-        };
-        if invoke.action.kind != "Action.Execute" {
-            return (
-                invoke_reply(InvokeResponse::error(
-                    400,
-                    "NotSupported",
-                    "Only Action.Execute is supported.",
-                )),
-                "bad_invoke",
-            );
-        }
+    async fn on_invoke(
+        &self,
+        activity: &Activity,
+        invoke: AdaptiveCardInvoke,
+    ) -> (Reply, &'static str) {
         let Some(viewer) = viewer(activity) else {
             return (
                 invoke_reply(InvokeResponse::message(NO_IDENTITY)),
@@ -432,20 +438,9 @@ impl Bot {
         };
         let group =
             (!activity.conversation.is_personal()).then_some(activity.conversation.id.as_str());
-        let view = match self
-            .facts
-            .view(&viewer.aad, &record, group, false, deadline)
-            .await
-        {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::warn!(%error, "refresh failed");
-                let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
-                let card = cards::try_again(BUSY, Some(("refresh", &retry)));
-                return (invoke_reply(InvokeResponse::card(card)), "busy");
-            }
-        };
-        let memo_key = view.warm.as_ref().map(|warm| {
+        let cached = self.facts.cached(&viewer.aad, &record, group).await;
+        // The drawing is a pure function of the viewer and these cached facts.
+        let memo_key = cached.warm().map(|warm| {
             format!(
                 "{}\u{1f}{}\u{1f}{}\u{1f}{}",
                 viewer.aad.as_str(),
@@ -457,6 +452,19 @@ impl Bot {
         if let Some(body) = memo_key.as_ref().and_then(|key| self.drawn.get(key)) {
             return (Reply::Invoke(body), "refresh");
         }
+        let view = match self
+            .facts
+            .complete(cached, &viewer.aad, &record, deadline)
+            .await
+        {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::warn!(%error, "refresh failed");
+                let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
+                let card = cards::try_again(BUSY, Some(("refresh", &retry)));
+                return (invoke_reply(InvokeResponse::card(card)), "busy");
+            }
+        };
         let answer = self
             .render(
                 activity,
@@ -760,6 +768,30 @@ fn admin_answer(
         Ok(AdminAnswer::Text(text)) => (Answer::Text(text), outcome),
         Err(error) => busy(error),
     }
+}
+
+/// An invoke's `value`, or the answer refusing it.
+fn parse_invoke(activity: &Activity) -> Result<AdaptiveCardInvoke, InvokeResponse> {
+    if activity.name.as_deref() != Some(ADAPTIVE_CARD_ACTION) {
+        return Err(InvokeResponse::error(
+            501,
+            "NotImplemented",
+            "This invoke is not supported.",
+        ));
+    }
+    let invoke = activity
+        .value
+        .as_deref()
+        .and_then(|raw| serde_json::from_str::<AdaptiveCardInvoke>(raw.get()).ok())
+        .ok_or_else(|| InvokeResponse::error(400, "BadRequest", "Missing or malformed value."))?;
+    if invoke.action.kind != "Action.Execute" {
+        return Err(InvokeResponse::error(
+            400,
+            "NotSupported",
+            "Only Action.Execute is supported.",
+        ));
+    }
+    Ok(invoke)
 }
 
 fn invoke_reply(response: InvokeResponse) -> Reply {

@@ -66,9 +66,30 @@ pub struct View {
     pub record: Option<RecordFacts>,
     /// The cached roster of the conversation asked about, if any (see `roster_key`).
     pub roster: Option<Vec<String>>,
-    /// When every fact came from the cache: the raw cached values, which
-    /// determine the view exactly (a key for memoising what is drawn from it).
-    pub warm: Option<String>,
+}
+
+/// The raw cached values of one view: settings, access, record (and roster).
+pub struct Cached {
+    values: Vec<Option<String>>,
+}
+
+impl Cached {
+    fn nothing(with_roster: bool) -> Cached {
+        Cached {
+            values: vec![None; if with_roster { 4 } else { 3 }],
+        }
+    }
+
+    /// When every fact is cached: the raw values, which determine the view
+    /// exactly (the key for memoising what is drawn from it).
+    pub fn warm(&self) -> Option<String> {
+        let mut joined = String::new();
+        for value in &self.values {
+            joined.push_str(value.as_deref()?);
+            joined.push('\u{1e}');
+        }
+        Some(joined)
+    }
 }
 
 #[derive(Clone)]
@@ -115,40 +136,56 @@ impl Facts {
         fresh: bool,
         deadline: Instant,
     ) -> Result<View, FactsError> {
+        let cached = if fresh {
+            Cached::nothing(roster_of.is_some())
+        } else {
+            self.cached(viewer, record, roster_of).await
+        };
+        self.complete(cached, viewer, record, deadline).await
+    }
+
+    /// The cached facts of a view, in one round trip (MGET). A store failure
+    /// reads as a miss.
+    pub async fn cached(
+        &self,
+        viewer: &AadObjectId,
+        record: &RecordRef,
+        roster_of: Option<&str>,
+    ) -> Cached {
         let mut keys = vec![
             SETTINGS_KEY.to_owned(),
             access_key(viewer, record),
             record_key(record),
         ];
         keys.extend(roster_of.map(roster_key));
-        let cached = if fresh {
+        let values = self.store.get_many(&keys).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cache read failed; asking Dataverse");
             vec![None; keys.len()]
-        } else {
-            // The warm path: this one MGET is all the I/O a card refresh needs.
-            self.store.get_many(&keys).await.unwrap_or_else(|error| {
-                tracing::warn!(%error, "cache read failed; asking Dataverse");
-                vec![None; keys.len()]
-            })
-        };
-        let warm = (!fresh && cached.iter().all(Option::is_some)).then(|| {
-            cached
-                .iter()
-                .map(|value| value.as_deref().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\u{1e}")
         });
-        let roster = cached
+        Cached { values }
+    }
+
+    /// A view from what the cache held, asking Dataverse and Graph for the rest.
+    pub async fn complete(
+        &self,
+        cached: Cached,
+        viewer: &AadObjectId,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> Result<View, FactsError> {
+        let values = cached.values;
+        let roster = values
             .get(3)
             .and_then(Option::as_deref)
             .and_then(|raw| serde_json::from_str::<Vec<String>>(raw).ok());
-        let settings = match cached[0].as_deref().and_then(decode_settings) {
+        let settings = match values[0].as_deref().and_then(decode_settings) {
             Some(settings) => settings,
             None => self.load_settings(deadline).await?,
         };
         let join_enabled = settings
             .iter()
             .any(|s| s.entity == record.entity && s.enabled);
-        let access = match cached[1].as_deref().and_then(decode_access) {
+        let access = match values[1].as_deref().and_then(decode_access) {
             Some(access) => access,
             None => self.load_access(viewer, record, deadline).await?,
         };
@@ -158,10 +195,9 @@ impl Facts {
                 join_enabled,
                 record: None,
                 roster,
-                warm: None,
             });
         };
-        let record_facts = match cached[2]
+        let record_facts = match values[2]
             .as_deref()
             .and_then(|raw| serde_json::from_str::<RecordFacts>(raw).ok())
         {
@@ -173,7 +209,6 @@ impl Facts {
             join_enabled,
             record: record_facts,
             roster,
-            warm,
         })
     }
 

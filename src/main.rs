@@ -260,12 +260,19 @@ async fn wait_for_ctrl_c() {
     let _ = interrupt.await;
 }
 
+/// Logs go to stderr: human-readable (colours only on a terminal), or one
+/// JSON object a line with `JOINCHAT_LOG_FORMAT=json`. `RUST_LOG` filters.
 fn init_logging() {
+    use std::io::IsTerminal;
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    fmt()
+    let builder = fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("JOINCHAT_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }

@@ -66,13 +66,7 @@ pub async fn post(
         return Err(Refusal::OtherTenant);
     }
 
-    let span = tracing::info_span!(
-        "activity",
-        activity.id = activity.id.as_deref().unwrap_or(""),
-        activity.kind = activity.kind.as_str(),
-        conversation.id = %activity.conversation.id,
-    );
-    let reply = tracing::Instrument::instrument(state.bot.handle(activity), span).await;
+    let reply = state.bot.handle(activity).await;
     Ok(match reply {
         Reply::Accepted => HttpResponse::Ok().finish(),
         Reply::Invoke(body) => HttpResponse::Ok()
