@@ -374,3 +374,80 @@ async fn dataverse_unavailable_means_a_try_again_card_and_no_join() {
     assert!(shown.to_lowercase().contains("try again"), "{shown}");
     assert!(graph_adds(&app).await.is_empty());
 }
+
+const SITE_VISITS: &str = "19:fit-out-site-visits@thread.v2";
+const FIT_OUT: &str = "chats for opportunity Contoso Coffee fit-out";
+
+#[tokio::test]
+async fn without_the_bot_in_the_chat_the_join_stands_and_the_card_says_no_notice_was_posted() {
+    let app = spawn_app(StoreKind::Memory).await;
+    let card = the_card(&app, "alex", FIT_OUT).await;
+    let data = join_data(&card, SITE_VISITS).expect("Join for the site visits chat");
+    let answer = app.invoke("alex", "join", &data).await;
+    let shown = words(&answer["body"]["value"]);
+    assert!(shown.contains("You joined"), "{shown}");
+    assert!(shown.contains("isn't installed"), "says so: {shown}");
+    let chat = app.chat(SITE_VISITS).await;
+    assert!(chat["members"].to_string().contains("\"alex\""));
+    assert!(chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["kind"] != "bot"));
+    assert!(
+        chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "system"),
+        "Teams still told the members"
+    );
+}
+
+#[tokio::test]
+async fn with_a_teams_app_id_the_bot_installs_itself_to_post_the_notice() {
+    let app = crate::helpers::spawn_app_with(
+        joinchat::sandbox::World::demo(),
+        StoreKind::Memory,
+        |config| {
+            config.teams_app_id = Some("4f8c1d2e-joinchat-catalog".into());
+        },
+    )
+    .await;
+    let card = the_card(&app, "alex", FIT_OUT).await;
+    let answer = app
+        .invoke("alex", "join", &join_data(&card, SITE_VISITS).unwrap())
+        .await;
+    assert!(words(&answer["body"]["value"]).contains("You joined"));
+    let installs: Vec<Value> = app
+        .calls_to("graph")
+        .await
+        .into_iter()
+        .filter(|c| c["path"] == format!("/v1.0/chats/{SITE_VISITS}/installedApps"))
+        .collect();
+    assert_eq!(installs.len(), 1, "{installs:?}");
+    wait_for_message(&app, SITE_VISITS, "Alex Wu joined the chat").await;
+}
+
+#[tokio::test]
+async fn when_installing_is_not_permitted_the_join_stands_without_a_notice() {
+    let app = crate::helpers::spawn_app_with(
+        joinchat::sandbox::World::demo(),
+        StoreKind::Memory,
+        |config| {
+            config.teams_app_id = Some("4f8c1d2e-joinchat-catalog".into());
+        },
+    )
+    .await;
+    app.cloud.set_allow_app_install(false);
+    let card = the_card(&app, "alex", FIT_OUT).await;
+    let answer = app
+        .invoke("alex", "join", &join_data(&card, SITE_VISITS).unwrap())
+        .await;
+    let shown = words(&answer["body"]["value"]);
+    assert!(
+        shown.contains("You joined") && shown.contains("isn't installed"),
+        "{shown}"
+    );
+    assert_eq!(graph_adds(&app).await.len(), 1);
+}
