@@ -158,7 +158,7 @@ impl Admins {
                 .await?;
         }
         // Every replica reads the switch anew on its next card.
-        self.facts.forget_settings().await;
+        self.facts.settings_changed().await;
         audit::record(
             &self.store,
             audit("changed", if enabled { "on" } else { "off" }),

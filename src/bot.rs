@@ -18,7 +18,7 @@ use crate::{
     cards::{self, ChatEntry, RecordCard, RecordSummary},
     commands::{self, Command, RecordQuery},
     config::Config,
-    connector::ConnectorClient,
+    connector::{ConnectorClient, ConnectorError},
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
     facts::{Facts, FactsError, View},
     http::Metrics,
@@ -253,7 +253,10 @@ impl Bot {
         };
         match self.send_reply(activity, answer, deadline).await {
             Ok(()) => (Reply::Accepted, outcome),
-            Err(()) => (Reply::Unavailable, "reply_failed"),
+            // Teams' retry may get through where the connector was busy or down…
+            Err(error) if error.is_transient() => (Reply::Unavailable, "reply_failed"),
+            // …but not where it refused for good (unknown conversation, bot removed).
+            Err(_) => (Reply::Accepted, "reply_refused"),
         }
     }
 
@@ -515,7 +518,9 @@ impl Bot {
         let label = match &outcome {
             JoinOutcome::Joined { .. } => "joined",
             JoinOutcome::AlreadyMember => "member",
-            JoinOutcome::Refused(_) | JoinOutcome::NotConnected => "refused",
+            JoinOutcome::Refused(_) | JoinOutcome::NotConnected | JoinOutcome::NotYours => {
+                "refused"
+            }
             JoinOutcome::Hidden => "hidden",
             JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
         };
@@ -556,21 +561,24 @@ impl Bot {
             JoinOutcome::GraphRefused => {
                 return InvokeResponse::card(cards::try_again(GRAPH_REFUSED, None));
             }
-            JoinOutcome::NotConnected => {
+            JoinOutcome::NotConnected | JoinOutcome::NotYours => {
+                // Locked, but for no cause of the behaviour table: say which.
                 let decision = Decision::Locked {
                     type_disabled: false,
                     read_only: false,
                 };
+                let notice = if outcome == JoinOutcome::NotYours {
+                    LOCKED_NOT_YOURS
+                } else {
+                    LOCKED_NOT_CONNECTED
+                };
                 return self
-                    .refused_card(viewer, chat, record, decision, Some(LOCKED_NOT_CONNECTED))
+                    .refused_card(viewer, chat, record, decision, Some(notice))
                     .await;
             }
             JoinOutcome::Refused(decision) => {
-                let reason =
-                    card_data::names_someone_else(data, &[viewer.aad.as_str(), &viewer.mri])
-                        .then_some(LOCKED_NOT_YOURS);
                 return self
-                    .refused_card(viewer, chat, record, *decision, reason)
+                    .refused_card(viewer, chat, record, *decision, None)
                     .await;
             }
         };
@@ -718,7 +726,7 @@ impl Bot {
         inbound: &Activity,
         answer: Answer,
         deadline: Instant,
-    ) -> Result<(), ()> {
+    ) -> Result<(), ConnectorError> {
         let reply = match answer {
             Answer::Text(text) => OutboundActivity::text(text),
             Answer::Card(card) => OutboundActivity::card(card),
@@ -734,7 +742,7 @@ impl Bot {
             )
             .await
             .map(|_| ())
-            .map_err(|error| tracing::warn!(%error, "reply not delivered"))
+            .inspect_err(|error| tracing::warn!(%error, "reply not delivered"))
     }
 }
 

@@ -28,6 +28,18 @@ pub enum ConnectorError {
     Status(u16),
 }
 
+impl ConnectorError {
+    /// Whether trying again later may succeed (throttling, outages), as
+    /// opposed to a refusal that will not change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ConnectorError::Call(_) => true,
+            ConnectorError::Status(status) => *status >= 500 || *status == 429,
+            ConnectorError::NotInConversation | ConnectorError::NotFound => false,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ConnectorClient {
     http: reqwest::Client,

@@ -229,8 +229,20 @@ impl Facts {
         self.load_settings(deadline).await
     }
 
-    /// Drops the cached switch so every replica reads it anew.
-    pub async fn forget_settings(&self) {
+    /// After a change of the switch: every replica reads it anew. A replica
+    /// that read the old value from Dataverse just before the change may
+    /// write it back after our delete, so the key is dropped once more a
+    /// moment later.
+    pub async fn settings_changed(&self) {
+        self.forget_settings().await;
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            this.forget_settings().await;
+        });
+    }
+
+    async fn forget_settings(&self) {
         if let Err(error) = self.store.delete(SETTINGS_KEY).await {
             tracing::warn!(%error, "could not drop the cached Join chat settings");
         }

@@ -49,6 +49,9 @@ pub enum JoinOutcome {
     Hidden,
     /// The chat is not connected to that record (tampered or stale card).
     NotConnected,
+    /// The card data names someone other than the caller (forged, or a card
+    /// drawn for someone else).
+    NotYours,
     /// A dependency is throttled or down; nothing was changed.
     TryAgain,
     /// Graph refused to add the member (permissions, blocked roster).
@@ -77,6 +80,7 @@ impl JoinOutcome {
             JoinOutcome::Refused(_) => ("refused", ""),
             JoinOutcome::Hidden => ("hidden", "no_read_access_or_missing"),
             JoinOutcome::NotConnected => ("refused", "not_connected"),
+            JoinOutcome::NotYours => ("refused", "tampered_user"),
             JoinOutcome::TryAgain => ("failed", "dependency_unavailable"),
             JoinOutcome::GraphRefused => ("failed", "graph_refused"),
         }
@@ -94,10 +98,7 @@ pub struct Joiner {
 impl Joiner {
     pub async fn join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
         let outcome = self.decide_and_join(request, deadline).await;
-        let (result, mut reason) = outcome.audit();
-        if request.tampered_user {
-            reason = "tampered_user";
-        }
+        let (result, reason) = outcome.audit();
         audit::record(
             &self.store,
             AuditEvent {
@@ -115,14 +116,11 @@ impl Joiner {
     }
 
     async fn decide_and_join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
-        if request.tampered_user {
-            return JoinOutcome::Refused(Decision::Locked {
-                type_disabled: false,
-                read_only: true,
-            });
-        }
         // Fresh facts from Dataverse only: no Graph call before the verdict.
         match self.check(request, deadline).await {
+            // A card naming someone else is refused even where the caller
+            // could join: it was not drawn for them (or was forged).
+            Ok(Ok(())) if request.tampered_user => return JoinOutcome::NotYours,
             Ok(Ok(())) => {}
             Ok(Err(refusal)) => return refusal,
             Err(error) => {

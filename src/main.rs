@@ -148,6 +148,7 @@ async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
     println!("  JOINCHAT_LOGIN_URL={} \\", urls.login);
     println!("  JOINCHAT_GRAPH_URL={} \\", urls.graph);
     println!("  JOINCHAT_DATAVERSE_URL={} \\", urls.dataverse);
+    println!("  JOINCHAT_TEAMS_APP_ID={} \\", cloud.teams_app_id());
     println!("  joinchat serve");
     wait_for_ctrl_c().await;
     cloud.stop().await;
@@ -192,7 +193,12 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         store,
         allow_emulator: false,
         admin_role: "System Administrator".into(),
-        teams_app_id: std::env::var("JOINCHAT_TEAMS_APP_ID").ok(),
+        teams_app_id: Some(
+            std::env::var("JOINCHAT_TEAMS_APP_ID")
+                .ok()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| cloud.teams_app_id()),
+        ),
         tunables: Tunables::default(),
     };
     let app = App::build(config).await?;
@@ -214,6 +220,7 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     println!("joinchat sandbox is running");
     println!("  bot:      {bot_url}/api/messages");
     println!("  cloud:    {base}");
+    println!("  app id:   {}", cloud.app_id());
     println!();
     println!("Open the console to talk to the bot as anyone in the world:");
     println!("  {base}/console");

@@ -35,7 +35,23 @@ pub async fn send(
     let mut refreshed_token = false;
     loop {
         attempt += 1;
-        let token = tokens.token(scope).await?;
+        let token = match tokens.token(scope).await {
+            Ok(token) => token,
+            Err(error) => {
+                // The token endpoint throttles and fails like any service.
+                let wait = match &error {
+                    TokenError::Throttled(asked) => asked.unwrap_or_else(|| backoff(attempt)),
+                    TokenError::Unreachable => backoff(attempt),
+                    TokenError::Failed(status) if *status >= 500 => backoff(attempt),
+                    _ => return Err(error.into()),
+                };
+                if !fits(deadline, wait) {
+                    return Err(error.into());
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(CallError::Unreachable);

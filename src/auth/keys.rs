@@ -34,7 +34,7 @@ struct KeySet {
     last_failure: Option<Instant>,
 }
 
-const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+const FAILURE_BACKOFF: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -104,10 +104,16 @@ impl KeySource {
 
     /// Refreshes the keys every `refresh_interval` in the background, for as
     /// long as this key source is alive (the task holds only a weak reference).
+    /// The first fetch starts at once, so the first request finds the keys.
     pub fn spawn_refresher(&self) {
         let weak = Arc::downgrade(&self.inner);
         let interval = self.inner.refresh_interval;
+        let first = self.clone();
         tokio::spawn(async move {
+            if let Err(error) = first.refresh_once(None).await {
+                tracing::warn!(%error, "signing keys not fetched at start; retrying on demand");
+            }
+            drop(first);
             loop {
                 tokio::time::sleep(interval).await;
                 let Some(inner) = weak.upgrade() else {
@@ -140,7 +146,7 @@ impl KeySource {
             )
         };
         let Some(fetched_at) = fetched_at else {
-            self.refresh_once(None).await?;
+            self.first_fetch().await?;
             return Ok(self.read().keys.get(kid).cloned());
         };
         if fetched_at.elapsed() >= self.inner.refresh_interval {
@@ -172,6 +178,20 @@ impl KeySource {
         Ok(self.read().keys.get(kid).cloned())
     }
 
+    /// With no keys at all, a request waits for them a little: a metadata
+    /// host that hiccups once should not fail the request.
+    async fn first_fetch(&self) -> Result<(), KeyError> {
+        let mut last_error = None;
+        for pause in [0, 300, 700] {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match self.refresh_once(None).await {
+                Ok(()) => return Ok(()),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| KeyError::Unavailable("no attempt made".into())))
+    }
+
     /// Fetches unless someone else fetched after `seen` while we waited.
     async fn refresh_once(&self, seen: Option<Instant>) -> Result<(), KeyError> {
         let _flight = self.inner.refreshing.lock().await;
@@ -183,7 +203,7 @@ impl KeySource {
             return Ok(());
         }
         // With no keys at all, a failing metadata host is asked again at most
-        // once per second, however many requests are waiting.
+        // four times a second, however many requests are waiting.
         if seen.is_none() && last_failure.is_some_and(|at| at.elapsed() < FAILURE_BACKOFF) {
             return Err(KeyError::Unavailable(
                 "recently failed; not retried yet".into(),

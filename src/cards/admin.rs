@@ -6,7 +6,9 @@
 
 use serde_json::{json, Value};
 
-use super::{action_set, card, execute, heading, shown, subtle, text, RecordSummary};
+use super::{
+    action_set, card, execute, heading, shown, subtle, text, text::article, RecordSummary,
+};
 use crate::domain::EntityType;
 
 /// Join chat on or off per record type, with a toggle per type for an admin.
@@ -95,9 +97,11 @@ pub fn ask_admin_request(requester_name: &str, entity: EntityType) -> Value {
             entity.display_plural()
         )),
         subtle(&format!(
-            "They would like to join a chat connected to a {} they work on. With Join chat on, \
-             anyone with write access to a {} can join its connected chats.",
+            "They would like to join a chat connected to {} {} they work on. With Join chat on, \
+             anyone with write access to {} {} can join its connected chats.",
+            article(entity),
             entity.display_name(),
+            article(entity),
             entity.display_name()
         )),
         action_set(vec![switch_action(entity, true)]),

@@ -75,7 +75,7 @@ pub fn admin_only(admin_names: &[String]) -> String {
     format!("{opening} Please ask {}.", or_list(&names))
 }
 
-fn article(entity: EntityType) -> &'static str {
+pub(super) fn article(entity: EntityType) -> &'static str {
     match entity {
         EntityType::Opportunity | EntityType::Account => "an",
         _ => "a",

@@ -72,7 +72,7 @@ pub async fn post(
         Reply::Invoke(body) => HttpResponse::Ok()
             .content_type("application/json")
             .body(body),
-        Reply::Unavailable => return Err(Refusal::StoreUnavailable),
+        Reply::Unavailable => return Err(Refusal::Unavailable),
     })
 }
 

@@ -40,15 +40,15 @@ pub enum Refusal {
     TooLarge,
     #[error("activity from another tenant")]
     OtherTenant,
-    #[error("store unavailable")]
-    StoreUnavailable,
+    #[error("temporarily unavailable")]
+    Unavailable,
 }
 
 impl ResponseError for Refusal {
     fn status_code(&self) -> StatusCode {
         match self {
             Refusal::Token(_) => StatusCode::UNAUTHORIZED,
-            Refusal::KeysUnavailable | Refusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::KeysUnavailable | Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::OtherTenant => StatusCode::FORBIDDEN,
@@ -58,7 +58,7 @@ impl ResponseError for Refusal {
     fn error_response(&self) -> HttpResponse {
         let kind = match self {
             Refusal::Token(_) => "unauthorized",
-            Refusal::KeysUnavailable | Refusal::StoreUnavailable => "unavailable",
+            Refusal::KeysUnavailable | Refusal::Unavailable => "unavailable",
             Refusal::Malformed(_) => "bad_request",
             Refusal::TooLarge => "payload_too_large",
             Refusal::OtherTenant => "forbidden",

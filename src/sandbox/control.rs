@@ -157,7 +157,7 @@ fn record_user_message(shared: &Shared, user: &User, chat_id: &str, text: &str) 
     }
     chat.messages.push(ChatMessage {
         from: user.key.clone(),
-        text: format!("@{BOT_NAME} {text}"),
+        text: text.to_owned(),
         kind: MessageKind::Message,
         activity_id: None,
     });
@@ -435,6 +435,7 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "tenant_id": world.tenant_id(),
         "app_id": shared.app_id,
+        "teams_app_id": shared.teams_app_id,
         "urls": shared.urls,
         "join_chat": join_chat,
         "users": users,

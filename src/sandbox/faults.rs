@@ -2,8 +2,9 @@
 //! one simulated service.
 //!
 //! A fault applies to requests in arrival order: `count` of them, or every one
-//! until `DELETE /_sandbox/faults`. Setting a fault for a service replaces that
-//! service's previous one. The error bodies are each service's own shape, so the
+//! until `DELETE /_sandbox/faults`. Faults with a `count` queue up per service
+//! (a 429 then a 503 happen in that order); a new fault replaces a service's
+//! fault that had no count. The error bodies are each service's own shape, so the
 //! bot sees what Microsoft would send. Faults never touch the control API.
 
 use std::time::Duration;
@@ -73,7 +74,7 @@ impl FaultRequest {
 impl State {
     pub fn set_fault(&mut self, fault: Fault) {
         self.faults
-            .retain(|existing| existing.service != fault.service);
+            .retain(|existing| existing.service != fault.service || existing.remaining.is_some());
         self.faults.push(fault);
     }
 

@@ -301,6 +301,14 @@ async fn install_app(
             "Invalid request body: 'teamsApp@odata.bind' must name an app catalog entry.",
         );
     };
+    let app_id = bound.rsplit('/').next().unwrap_or_default().to_owned();
+    if app_id != shared.teams_app_id {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("The Teams app '{app_id}' was not found in the app catalog."),
+        );
+    }
     let mut state = shared.lock();
     let allowed = state.allow_app_install;
     let Some(chat) = state.chat_mut(&chat_id) else {
@@ -316,7 +324,6 @@ async fn install_app(
     chat.bot_installed = true;
     chat.updated = OffsetDateTime::now_utc();
     state.changed();
-    let app_id = bound.rsplit('/').next().unwrap_or_default();
     HttpResponse::Created().json(json!({
         "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#chats('{chat_id}')/installedApps/$entity"),
         "id": URL_SAFE.encode(format!("{chat_id}##{app_id}")),

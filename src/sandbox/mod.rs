@@ -91,6 +91,9 @@ pub(crate) struct Shared {
     pub app_password: String,
     /// The app's service principal, `oid` of its Entra tokens.
     pub app_object_id: String,
+    /// The bot's entry in the tenant's Teams app catalog (what
+    /// `POST /chats/{id}/installedApps` binds to).
+    pub teams_app_id: String,
     pub base_url: String,
     pub urls: CloudUrls,
     pub channel: ChannelIssuer,
@@ -149,6 +152,7 @@ impl Cloud {
             app_id,
             app_password,
             app_object_id: Uuid::new_v4().to_string(),
+            teams_app_id: Uuid::new_v4().to_string(),
             base_url,
             channel,
             entra_key,
@@ -189,6 +193,11 @@ impl Cloud {
 
     pub fn app_id(&self) -> String {
         self.shared.app_id.clone()
+    }
+
+    /// The bot's Teams app catalog id, for `JOINCHAT_TEAMS_APP_ID`.
+    pub fn teams_app_id(&self) -> String {
+        self.shared.teams_app_id.clone()
     }
 
     pub fn app_password(&self) -> String {
@@ -274,7 +283,18 @@ async fn log_and_fault(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let effect = shared.lock().take_fault(service);
+    // Logged on arrival, so the log is in arrival order (an answer still on
+    // its way shows status 0); the status is filled in when it is known.
+    let (effect, index) = {
+        let mut state = shared.lock();
+        state.calls.push(Call {
+            service,
+            method,
+            path,
+            status: 0,
+        });
+        (state.take_fault(service), state.calls.len() - 1)
+    };
     if let Some(effect) = effect {
         if !effect.latency.is_zero() {
             tokio::time::sleep(effect.latency).await;
@@ -286,12 +306,9 @@ async fn log_and_fault(
         }
         None => next.call(req).await?.map_into_boxed_body(),
     };
-    shared.lock().calls.push(Call {
-        service,
-        method,
-        path,
-        status: response.status().as_u16(),
-    });
+    if let Some(call) = shared.lock().calls.get_mut(index) {
+        call.status = response.status().as_u16();
+    }
     Ok(response)
 }
 
