@@ -74,6 +74,8 @@ pub struct Admins {
     pub bot_id: String,
     pub tenant_id: String,
     pub teams_app_id: Option<String>,
+    /// Where "ask your admin" goes when set; otherwise each admin 1:1.
+    pub admin_chat: Option<ChatId>,
 }
 
 impl Admins {
@@ -482,6 +484,7 @@ impl Admins {
         &self,
         viewer: &Viewer,
         entity: EntityType,
+        service_url: &str,
         deadline: Instant,
     ) -> Result<AdminAnswer, FactsError> {
         let audit = type_event("ask_admin", viewer, entity);
@@ -501,9 +504,26 @@ impl Admins {
                 "You already asked your admins about this in the last hour; they have your request.",
             )));
         }
-        let admins = self.admins(deadline).await?;
         let name = self.display_name(viewer, deadline).await;
         let card = OutboundActivity::card(cards::ask_admin_request(&name, entity));
+        if let Some(chat) = &self.admin_chat {
+            if self
+                .post_in_chat(chat, service_url, &card, deadline)
+                .await
+                .is_some()
+            {
+                audit::record(&self.store, audit("asked", "admin_chat")).await;
+                return Ok(AdminAnswer::Card(cards::request_sent(&format!(
+                    "I asked your admins, in their chat, to turn on Join chat for {}.",
+                    entity.display_plural()
+                ))));
+            }
+            tracing::warn!(
+                chat.id = chat.as_str(),
+                "the admin chat is unreachable; asking admins 1:1"
+            );
+        }
+        let admins = self.admins(deadline).await?;
         let mut reached = Vec::new();
         let mut unreachable = Vec::new();
         for admin in &admins {

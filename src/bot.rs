@@ -80,6 +80,7 @@ impl Bot {
             bot_id: format!("28:{}", config.app_id),
             tenant_id: config.tenant_id.clone(),
             teams_app_id: config.teams_app_id.clone(),
+            admin_chat: config.admin_chat.clone(),
         };
         Bot {
             store,
@@ -635,7 +636,9 @@ impl Bot {
                 let Some(entity) = card_data::entity_in(data) else {
                     return (bad("The card names no record type."), "bad_data");
                 };
-                self.admins.ask_admin(viewer, entity, deadline).await
+                self.admins
+                    .ask_admin(viewer, entity, &activity.service_url, deadline)
+                    .await
             }
             "add" => {
                 self.admins

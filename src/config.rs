@@ -9,6 +9,8 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use url::Url;
 
+use crate::domain::ChatId;
+
 /// The public Bot Framework OpenID metadata for channel tokens.
 pub const BOT_FRAMEWORK_OPENID_METADATA: &str =
     "https://login.botframework.com/v1/.well-known/openidconfiguration";
@@ -70,6 +72,8 @@ pub struct Config {
     pub admin_role: String,
     /// The Teams app catalog id, used to install the bot into a chat.
     pub teams_app_id: Option<String>,
+    /// A chat of the admins where "ask your admin" requests go (else 1:1s).
+    pub admin_chat: Option<ChatId>,
     pub tunables: Tunables,
 }
 
@@ -147,6 +151,9 @@ pub struct ServeArgs {
     /// Teams app catalog id, to install the bot into chats that lack it.
     #[arg(long, env = "JOINCHAT_TEAMS_APP_ID")]
     pub teams_app_id: Option<String>,
+    /// Teams chat id (19:…) of the admins, where "ask your admin" requests go.
+    #[arg(long, env = "JOINCHAT_ADMIN_CHAT")]
+    pub admin_chat: Option<String>,
 }
 
 impl Config {
@@ -230,6 +237,13 @@ impl Config {
             allow_emulator,
             admin_role: non_empty(args.admin_role).unwrap_or_else(|| "System Administrator".into()),
             teams_app_id: non_empty(args.teams_app_id),
+            admin_chat: match non_empty(args.admin_chat) {
+                None => None,
+                Some(raw) => Some(ChatId::parse(&raw).map_err(|_| ConfigError::Invalid {
+                    var: "JOINCHAT_ADMIN_CHAT",
+                    problem: "expected a Teams chat id like 19:…@thread.v2".into(),
+                })?),
+            },
             tunables: Tunables::default(),
         })
     }

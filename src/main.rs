@@ -199,6 +199,7 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| cloud.teams_app_id()),
         ),
+        admin_chat: None,
         tunables: Tunables::default(),
     };
     let app = App::build(config).await?;

@@ -387,3 +387,31 @@ async fn installing_the_bot_makes_an_admin_reachable_and_removing_it_does_not() 
         "{asked}"
     );
 }
+
+#[tokio::test]
+async fn with_an_admin_chat_configured_ask_your_admin_posts_there() {
+    const ADMIN_CHAT: &str = "19:contoso-ltd-account-team@thread.v2";
+    let app = crate::helpers::spawn_app_with(
+        joinchat::sandbox::World::demo(),
+        StoreKind::Memory,
+        |config| {
+            config.admin_chat = Some(joinchat::domain::ChatId::parse(ADMIN_CHAT).unwrap());
+        },
+    )
+    .await;
+    let card = card_for(&app, "alex", "chats for account Contoso Ltd").await;
+    let asked = app
+        .invoke("alex", "ask_admin", &action(&card, "ask_admin"))
+        .await;
+    assert!(
+        words(&asked["body"]["value"]).contains("in their chat"),
+        "{asked}"
+    );
+    let chat = app.chat(ADMIN_CHAT).await;
+    assert!(
+        chat["messages"]
+            .to_string()
+            .contains("asks you to turn on Join chat for accounts"),
+        "{chat}"
+    );
+}

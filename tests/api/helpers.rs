@@ -176,6 +176,7 @@ pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
         allow_emulator: false,
         admin_role: "System Administrator".into(),
         teams_app_id: Some(cloud.teams_app_id()),
+        admin_chat: None,
         tunables: Tunables::default(),
     }
 }
