@@ -71,8 +71,6 @@ pub struct Admins {
     pub connector: ConnectorClient,
     pub store: Store,
     pub role: String,
-    pub bot_id: String,
-    pub tenant_id: String,
     pub teams_app_id: Option<String>,
     /// Where "ask your admin" goes when set; otherwise each admin 1:1.
     pub admin_chat: Option<ChatId>,

@@ -77,8 +77,6 @@ impl Bot {
             connector: connector.clone(),
             store: store.clone(),
             role: config.admin_role.clone(),
-            bot_id: format!("28:{}", config.app_id),
-            tenant_id: config.tenant_id.clone(),
             teams_app_id: config.teams_app_id.clone(),
             admin_chat: config.admin_chat.clone(),
         };

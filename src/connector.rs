@@ -8,7 +8,6 @@ use std::time::Instant;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::{
     auth::{outbound::CONNECTOR_SCOPE, TokenSource},
@@ -124,29 +123,6 @@ impl ConnectorClient {
             deadline,
         )
         .await
-    }
-
-    /// Opens (or finds) the 1:1 conversation between the bot and one person.
-    pub async fn create_personal_conversation(
-        &self,
-        service_url: &str,
-        bot_id: &str,
-        user_id: &str,
-        tenant_id: &str,
-        deadline: Instant,
-    ) -> Result<String, ConnectorError> {
-        let url = format!("{}v3/conversations", with_slash(service_url));
-        let body = json!({
-            "bot": { "id": bot_id },
-            "members": [{ "id": user_id }],
-            "isGroup": false,
-            "tenantId": tenant_id,
-            "channelData": { "tenant": { "id": tenant_id } },
-        });
-        let created: ResourceResponse = self
-            .call_json(Method::POST, &url, Some(body), deadline)
-            .await?;
-        Ok(created.id)
     }
 
     /// Everyone in a conversation the bot is part of.

@@ -59,11 +59,6 @@ pub fn decide(facts: Facts) -> Decision {
     }
 }
 
-/// The join use case asks this again, on fresh facts, just before adding the user.
-pub fn may_join(facts: Facts) -> bool {
-    decide(facts) == Decision::Joinable
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,7 +90,6 @@ mod tests {
         for (can_read, can_write, join_enabled, is_member, expected) in table {
             let facts = Facts { can_read, can_write, join_enabled, is_member };
             assert_eq!(decide(facts), expected, "{facts:?}");
-            assert_eq!(may_join(facts), expected == D::Joinable, "{facts:?}");
         }
     }
 

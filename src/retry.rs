@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, Response};
 
 use crate::auth::{outbound::retry_after, TokenError, TokenSource};
 
@@ -107,9 +107,4 @@ fn backoff(attempt: u32) -> Duration {
     let base = 100u64.saturating_mul(1 << attempt.min(5)).min(2000);
     let jitter = rand::thread_rng().gen_range(0..=base / 2);
     Duration::from_millis(base / 2 + jitter)
-}
-
-/// True for the statuses `send` returns as "does not exist".
-pub fn is_not_found(status: StatusCode) -> bool {
-    status == StatusCode::NOT_FOUND
 }
