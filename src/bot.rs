@@ -86,8 +86,12 @@ impl Bot {
             facts,
             joiner,
             admins,
+            // Bounded by bytes, not entries: a drawn card is a few kilobytes.
             drawn: moka::sync::Cache::builder()
-                .max_capacity(10_000)
+                .weigher(|key: &String, body: &Bytes| {
+                    u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(8 * 1024 * 1024)
                 .time_to_live(Duration::from_secs(30))
                 .build(),
             metrics,

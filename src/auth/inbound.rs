@@ -162,7 +162,7 @@ impl ChannelAuth {
             channel_keys,
             emulator,
             verified: moka::sync::Cache::builder()
-                .max_capacity(50_000)
+                .max_capacity(20_000)
                 .time_to_live(Duration::from_secs(2 * 3600))
                 .build(),
             cached_generation: AtomicU64::new(0),
