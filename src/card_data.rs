@@ -25,11 +25,33 @@ pub fn chat_in(data: &Value) -> Option<ChatId> {
             _ => {}
         }
     }
-    strings(data).find_map(|s| ChatId::parse(s).ok())
+    strings(data).find_map(|s| ChatId::parse(s).ok().or_else(|| chat_inside(s)))
 }
 
-/// The record an action names: `entity` + `record_id`, or `record: {entity, id}`.
+/// A chat id written inside a longer string (`"lead:…|19:…@thread.v2"`).
+fn chat_inside(text: &str) -> Option<ChatId> {
+    let start = text.find("19:")?;
+    let rest = &text[start..];
+    let end = ["@thread.v2", "@thread.skype", "@unq.gbl.spaces"]
+        .iter()
+        .filter_map(|suffix| rest.find(suffix).map(|at| at + suffix.len()))
+        .min()?;
+    ChatId::parse(&rest[..end]).ok()
+}
+
+/// The record an action names: `entity` + `record_id`, `record: {entity, id}`
+/// or `record: "lead:<id>"`.
 pub fn record_in(data: &Value) -> Option<RecordRef> {
+    if let Some((entity, id)) = data
+        .get("record")
+        .and_then(Value::as_str)
+        .and_then(|text| text.split_once(':'))
+    {
+        return Some(RecordRef {
+            entity: EntityType::parse(entity.trim())?,
+            id: RecordId::parse(id.trim()).ok()?,
+        });
+    }
     let nested = data.get("record").and_then(Value::as_object);
     let field = |keys: &[&str], nested_key: &str| {
         keys.iter()
@@ -41,7 +63,11 @@ pub fn record_in(data: &Value) -> Option<RecordRef> {
             })
     };
     let entity = field(&ENTITY_KEYS, "entity")?;
-    let id = field(&["record_id", "recordId"], "id")?;
+    let id = field(&["record_id", "recordId"], "id").or_else(|| {
+        nested
+            .and_then(|r| r.get("record_id"))
+            .and_then(Value::as_str)
+    })?;
     Some(RecordRef {
         entity: EntityType::parse(entity)?,
         id: RecordId::parse(id).ok()?,
@@ -122,6 +148,9 @@ mod tests {
             (json!({"chat_id": "19:../../evil/path"}), None),
             (json!({}), None),
             (json!("19:room@thread.v2"), Some(CHAT)),
+            (json!({"target": "lead:8f14e45f|19:room@thread.v2"}), Some(CHAT)),
+            (json!({"target": "see 19:room@thread.v2 now"}), Some(CHAT)),
+            (json!({"target": "19:room no suffix"}), None),
         ];
         for (data, expected) in table {
             assert_eq!(chat_in(&data).as_ref().map(ChatId::as_str), expected, "{data}");
@@ -135,6 +164,9 @@ mod tests {
             (json!({"entity": "lead", "record_id": ID}), true),
             (json!({"entityType": "Leads", "recordId": format!("{{{}}}", ID.to_uppercase())}), true),
             (json!({"record": {"entity": "lead", "id": ID}}), true),
+            (json!({"record": {"entity": "lead", "record_id": ID}}), true),
+            (json!({"record": format!("lead:{ID}")}), true),
+            (json!({"record": format!("ticket:{ID}")}), false),
             (json!({"entity": "ticket", "record_id": ID}), false),
             (json!({"entity": "lead", "record_id": "x"}), false),
             (json!({"entity": "lead"}), false),
