@@ -158,6 +158,7 @@ async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let world = load_world(args.world.as_ref())?;
     let (app_id, app_password) = app_registration();
+    let generated_password = app_password.is_none();
     let cloud = Cloud::start(
         world,
         CloudOptions {
@@ -222,6 +223,13 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     println!("  bot:      {bot_url}/api/messages");
     println!("  cloud:    {base}");
     println!("  app id:   {}", cloud.app_id());
+    if generated_password {
+        // Shown once, here, for running another bot against this cloud; never logged.
+        println!(
+            "  app password (generated, shown once): {}",
+            cloud.app_password()
+        );
+    }
     println!();
     println!("Open the console to talk to the bot as anyone in the world:");
     println!("  {base}/console");

@@ -188,3 +188,106 @@ fn the_teams_manifest_lists_commands_the_bot_understands() {
         assert!(bytes.starts_with(b"\x89PNG"), "{icon}");
     }
 }
+
+/// With every log line on (debug), a whole join leaves no secret and no token
+/// in the logs of the bot or of the simulated cloud.
+#[tokio::test]
+async fn debug_logs_of_a_whole_join_hold_no_secret_and_no_token() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    const PASSWORD: &str = "Sup3r-s3cret-app-password-for-the-log-test";
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_joinchat"))
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--cloud-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("JOINCHAT_REDIS_URL")
+        .env("JOINCHAT_APP_ID", "6f1c2d3e-4a5b-4c6d-8e7f-901234567890")
+        .env("JOINCHAT_APP_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut cloud = None;
+    let mut printed = String::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(url) = line.trim().strip_prefix("cloud:") {
+                cloud = Some(url.trim().to_owned());
+            }
+            if line.contains("Ctrl-C") {
+                break;
+            }
+        }
+    })
+    .await;
+    let cloud = cloud.unwrap_or_else(|| panic!("no cloud address in:\n{printed}"));
+    assert!(
+        !printed.contains(PASSWORD),
+        "a password from the environment is never printed"
+    );
+
+    let http = reqwest::Client::new();
+    let say: serde_json::Value = http
+        .post(format!("{cloud}/_sandbox/users/alex/say"))
+        .json(&serde_json::json!({ "text": "join chat for lead Contoso Coffee expansion" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let card = crate::cards::cards(&say["activities"])
+        .pop()
+        .expect("a card");
+    let data =
+        crate::cards::join_data(&card, "19:contoso-coffee-expansion@thread.v2").expect("Join");
+    let joined: serde_json::Value = http
+        .post(format!("{cloud}/_sandbox/users/alex/invoke"))
+        .json(&serde_json::json!({ "verb": "join", "data": data }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        crate::cards::words(&joined["body"]["value"]).contains("You joined"),
+        "{joined}"
+    );
+
+    child.kill().await.ok();
+    let logs = tokio::time::timeout(std::time::Duration::from_secs(10), logs)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        logs.contains("activity handled"),
+        "the logs were captured:\n{logs}"
+    );
+    assert!(
+        !logs.contains(PASSWORD),
+        "the app password leaked into the logs"
+    );
+    // Every JWT starts with a base64url JSON header: `eyJ`.
+    let leaked: Vec<&str> = logs.lines().filter(|line| line.contains("eyJ")).collect();
+    assert!(
+        leaked.is_empty(),
+        "tokens in the logs:\n{}",
+        leaked.join("\n")
+    );
+}
