@@ -618,3 +618,51 @@ async fn every_card_verb_has_a_handler() {
     let unknown = app.invoke("alex", "no_such_verb", &json!({})).await;
     assert_eq!(unknown["body"]["value"]["code"], "UnknownVerb");
 }
+
+#[tokio::test]
+async fn a_passing_entra_failure_is_retried_for_keys_and_tokens_alike() {
+    let app = spawn_app(StoreKind::Memory).await;
+    // Keys and the Connector token are in hand; the next Entra call (the
+    // Dataverse token) fails once and must be retried within the budget.
+    app.post_activity(&app.message("help"), Some(&app.token()))
+        .await;
+    app.fault(json!({"service": "entra", "status": 503, "count": 1}))
+        .await;
+    let response = app
+        .post_activity(
+            &app.message("chats for lead Contoso Coffee expansion"),
+            Some(&app.token()),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let entra = app.calls_to("entra").await;
+    assert!(entra.iter().any(|c| c["status"] == 503), "{entra:?}");
+    let posts = app.calls_to("connector").await;
+    assert_eq!(posts.last().unwrap()["status"], 201);
+}
+
+#[tokio::test]
+async fn a_cold_start_key_fetch_that_fails_once_still_serves_the_first_request() {
+    let cloud = joinchat::sandbox::Cloud::start(
+        joinchat::sandbox::World::demo(),
+        joinchat::sandbox::CloudOptions {
+            listen: crate::helpers::local(),
+            app_id: None,
+            app_password: None,
+            bot_endpoint: None,
+        },
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    http.post(format!("{}/_sandbox/faults", cloud.base_url()))
+        .json(&json!({"service": "entra", "status": 503, "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    let app = crate::helpers::spawn_bot(cloud, StoreKind::Memory, |_| {}).await;
+    let response = app
+        .post_activity(&app.message("help"), Some(&app.token()))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+}

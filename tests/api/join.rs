@@ -445,3 +445,14 @@ async fn when_installing_is_not_permitted_the_join_stands_without_a_notice() {
     );
     assert_eq!(graph_adds(&app).await.len(), 1);
 }
+
+#[tokio::test]
+async fn dataverse_throttling_is_waited_out_within_the_budget() {
+    let app = spawn_app(StoreKind::Memory).await;
+    app.fault(json!({"service": "dataverse", "status": 429, "retry_after": 1, "count": 2}))
+        .await;
+    let card = the_card(&app, "alex", EXPANSION).await;
+    assert!(words(&card).contains("Hover over to join this chat"));
+    let dataverse = app.calls_to("dataverse").await;
+    assert_eq!(dataverse.iter().filter(|c| c["status"] == 429).count(), 2);
+}
