@@ -273,12 +273,7 @@ impl Admins {
             ));
         }
         let once_key = format!("ask:member:{}:{}", chat.as_str(), viewer.aad.as_str());
-        if !self
-            .store
-            .set_if_absent(&once_key, "1", ASK_WINDOW)
-            .await
-            .unwrap_or(true)
-        {
+        if !self.first_ask(&once_key).await {
             audit::record(&self.store, audit("refused", "rate_limited")).await;
             return Ok(AdminAnswer::Card(cards::request_sent(
                 "You already asked the members of this chat in the last hour. They'll see your \
@@ -491,12 +486,7 @@ impl Admins {
             entity.logical_name(),
             viewer.aad.as_str()
         );
-        if !self
-            .store
-            .set_if_absent(&once_key, "1", ASK_WINDOW)
-            .await
-            .unwrap_or(true)
-        {
+        if !self.first_ask(&once_key).await {
             audit::record(&self.store, audit("refused", "rate_limited")).await;
             return Ok(AdminAnswer::Card(cards::request_sent(
                 "You already asked your admins about this in the last hour; they have your request.",
@@ -567,6 +557,15 @@ impl Admins {
     }
 
     // ---- helpers ----------------------------------------------------------------------
+
+    /// True for the first ask under `key` this hour. Without the store the
+    /// ask goes through: a repeated ask is a nuisance, a lost one is worse.
+    async fn first_ask(&self, key: &str) -> bool {
+        self.store
+            .set_if_absent(key, "1", ASK_WINDOW)
+            .await
+            .unwrap_or(true)
+    }
 
     async fn display_name(&self, viewer: &Viewer, deadline: Instant) -> String {
         match self.facts.user(&viewer.aad, deadline).await {

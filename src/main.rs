@@ -115,18 +115,30 @@ fn app_registration() -> (Option<String>, Option<String>) {
     (read("JOINCHAT_APP_ID"), read("JOINCHAT_APP_PASSWORD"))
 }
 
-async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
-    let world = load_world(args.world.as_ref())?;
+/// Starts the simulated cloud with the app registration from the
+/// environment (generated when absent); true when the password was generated.
+async fn start_cloud(
+    world: Option<&PathBuf>,
+    listen: SocketAddr,
+    bot_endpoint: Option<String>,
+) -> anyhow::Result<(Cloud, bool)> {
+    let world = load_world(world)?;
     let (app_id, app_password) = app_registration();
     let generated_password = app_password.is_none();
-    let cloud = Cloud::start(
-        world,
-        CloudOptions {
-            listen: args.listen,
-            app_id,
-            app_password,
-            bot_endpoint: Some(args.bot_endpoint.clone()),
-        },
+    let options = CloudOptions {
+        listen,
+        app_id,
+        app_password,
+        bot_endpoint,
+    };
+    Ok((Cloud::start(world, options).await?, generated_password))
+}
+
+async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
+    let (cloud, generated_password) = start_cloud(
+        args.world.as_ref(),
+        args.listen,
+        Some(args.bot_endpoint.clone()),
     )
     .await?;
     let urls = cloud.urls();
@@ -156,19 +168,8 @@ async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
 }
 
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
-    let world = load_world(args.world.as_ref())?;
-    let (app_id, app_password) = app_registration();
-    let generated_password = app_password.is_none();
-    let cloud = Cloud::start(
-        world,
-        CloudOptions {
-            listen: args.cloud_listen,
-            app_id,
-            app_password,
-            bot_endpoint: None,
-        },
-    )
-    .await?;
+    let (cloud, generated_password) =
+        start_cloud(args.world.as_ref(), args.cloud_listen, None).await?;
     let urls = cloud.urls();
     let store = match std::env::var("JOINCHAT_REDIS_URL")
         .ok()

@@ -58,44 +58,8 @@ fn version_prints_the_version() {
 /// through the control API it prints.
 #[tokio::test]
 async fn the_sandbox_binary_answers_help_through_the_control_api() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_joinchat"))
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--cloud-listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("JOINCHAT_REDIS_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut cloud = None;
-    let mut printed = String::new();
-    let started = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            printed.push_str(&line);
-            printed.push('\n');
-            if let Some(url) = line.trim().strip_prefix("cloud:") {
-                cloud = Some(url.trim().to_owned());
-            }
-            if line.contains("Ctrl-C") {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(
-        started.is_ok(),
-        "the sandbox printed its addresses in time:\n{printed}"
-    );
-    let cloud = cloud.unwrap_or_else(|| panic!("no cloud address in:\n{printed}"));
+    let sandbox = RunningSandbox::start(&[("RUST_LOG", "warn")]).await;
+    let (cloud, printed) = (sandbox.cloud.clone(), sandbox.printed.clone());
     assert!(
         printed.contains("/console"),
         "it says what to open:\n{printed}"
@@ -129,7 +93,7 @@ async fn the_sandbox_binary_answers_help_through_the_control_api() {
         .await
         .unwrap();
     assert!(!world.to_string().contains("password"));
-    child.kill().await.ok();
+    sandbox.stop().await;
 }
 
 #[test]
@@ -193,49 +157,14 @@ fn the_teams_manifest_lists_commands_the_bot_understands() {
 /// in the logs of the bot or of the simulated cloud.
 #[tokio::test]
 async fn debug_logs_of_a_whole_join_hold_no_secret_and_no_token() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-
     const PASSWORD: &str = "Sup3r-s3cret-app-password-for-the-log-test";
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_joinchat"))
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--cloud-listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("JOINCHAT_REDIS_URL")
-        .env("JOINCHAT_APP_ID", "6f1c2d3e-4a5b-4c6d-8e7f-901234567890")
-        .env("JOINCHAT_APP_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut cloud = None;
-    let mut printed = String::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            printed.push_str(&line);
-            printed.push('\n');
-            if let Some(url) = line.trim().strip_prefix("cloud:") {
-                cloud = Some(url.trim().to_owned());
-            }
-            if line.contains("Ctrl-C") {
-                break;
-            }
-        }
-    })
+    let sandbox = RunningSandbox::start(&[
+        ("JOINCHAT_APP_ID", "6f1c2d3e-4a5b-4c6d-8e7f-901234567890"),
+        ("JOINCHAT_APP_PASSWORD", PASSWORD),
+        ("RUST_LOG", "debug"),
+    ])
     .await;
-    let cloud = cloud.unwrap_or_else(|| panic!("no cloud address in:\n{printed}"));
+    let (cloud, printed) = (sandbox.cloud.clone(), sandbox.printed.clone());
     assert!(
         !printed.contains(PASSWORD),
         "a password from the environment is never printed"
@@ -270,11 +199,7 @@ async fn debug_logs_of_a_whole_join_hold_no_secret_and_no_token() {
         "{joined}"
     );
 
-    child.kill().await.ok();
-    let logs = tokio::time::timeout(std::time::Duration::from_secs(10), logs)
-        .await
-        .unwrap()
-        .unwrap();
+    let logs = sandbox.stop().await;
     assert!(
         logs.contains("activity handled"),
         "the logs were captured:\n{logs}"
@@ -290,4 +215,77 @@ async fn debug_logs_of_a_whole_join_hold_no_secret_and_no_token() {
         "tokens in the logs:\n{}",
         leaked.join("\n")
     );
+}
+
+/// `joinchat sandbox` as a real process on free ports, with what it printed
+/// up to "Ctrl-C" and its logs (stderr) collected until it stops.
+struct RunningSandbox {
+    child: tokio::process::Child,
+    cloud: String,
+    printed: String,
+    logs: tokio::task::JoinHandle<String>,
+}
+
+impl RunningSandbox {
+    async fn start(env: &[(&str, &str)]) -> RunningSandbox {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_joinchat"))
+            .args([
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--cloud-listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("JOINCHAT_REDIS_URL")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let mut stderr = child.stderr.take().unwrap();
+        let logs = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut cloud = None;
+        let mut printed = String::new();
+        let started = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                printed.push_str(&line);
+                printed.push('\n');
+                if let Some(url) = line.trim().strip_prefix("cloud:") {
+                    cloud = Some(url.trim().to_owned());
+                }
+                if line.contains("Ctrl-C") {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            started.is_ok(),
+            "the sandbox printed its addresses in time:\n{printed}"
+        );
+        let cloud = cloud.unwrap_or_else(|| panic!("no cloud address in:\n{printed}"));
+        RunningSandbox {
+            child,
+            cloud,
+            printed,
+            logs,
+        }
+    }
+
+    /// Stops the process; its logs.
+    async fn stop(mut self) -> String {
+        self.child.kill().await.ok();
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.logs)
+            .await
+            .expect("the logs end with the process")
+            .unwrap_or_default()
+    }
 }

@@ -467,19 +467,9 @@ async fn emulator_tokens_are_refused_unless_allowed() {
 async fn health_readiness_and_metrics_answer() {
     for store in [StoreKind::Memory, StoreKind::Redis] {
         let app = spawn_app(store).await;
-        let health = app
-            .http
-            .get(format!("{}/healthz", app.bot_url))
-            .send()
-            .await
-            .unwrap();
+        let health = app.get("/healthz").await;
         assert_eq!(health.status().as_u16(), 200);
-        let ready = app
-            .http
-            .get(format!("{}/readyz", app.bot_url))
-            .send()
-            .await
-            .unwrap();
+        let ready = app.get("/readyz").await;
         assert_eq!(ready.status().as_u16(), 200, "{store:?}");
         app.post_activity(&app.message("help"), Some(&app.token()))
             .await;
@@ -506,19 +496,9 @@ async fn readiness_fails_while_redis_is_unreachable() {
         },
     )
     .await;
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.bot_url))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status().as_u16(), 503);
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.bot_url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status().as_u16(), 200);
 }
 

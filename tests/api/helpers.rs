@@ -355,6 +355,15 @@ impl TestApp {
             .collect()
     }
 
+    /// `GET {bot}{path}`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.bot_url))
+            .send()
+            .await
+            .expect("the bot answers")
+    }
+
     pub async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.bot_url))
