@@ -12,6 +12,8 @@ use crate::{auth::AuthFailure, bot::Reply, teams::Activity, AppState};
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Time allowed to receive a body once the token was accepted.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub async fn post(
     state: web::Data<Arc<AppState>>,
@@ -37,13 +39,20 @@ pub async fn post(
         return Err(Refusal::TooLarge);
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(MAX_BODY));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| Refusal::Malformed("unreadable body".into()))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Refusal::TooLarge);
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| Refusal::Malformed("unreadable body".into()))?;
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(Refusal::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    // A sender trickling its body must not hold a worker's attention forever.
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| Refusal::Malformed("body not received in time".into()))??;
 
     let activity: Activity = serde_json::from_slice(&body)
         .map_err(|e| Refusal::Malformed(format!("not an activity: {}", e.classify_name())))?;
