@@ -174,25 +174,28 @@ impl Joiner {
         deadline: Instant,
     ) -> Result<Result<(), JoinOutcome>, FactsError> {
         let dataverse = self.facts.dataverse();
-        let settings = dataverse.join_chat_settings(deadline).await?;
+        // Fresh, every one of them, and read side by side: the switch, the
+        // caller's rights on the record (a user disabled a minute ago is
+        // refused), and the chats connected to it.
+        let rights = async {
+            match dataverse.user_by_aad(request.user, deadline).await? {
+                Some(user) if !user.disabled => {
+                    dataverse.access(&user.id, request.record, deadline).await
+                }
+                _ => Ok(None),
+            }
+        };
+        let (settings, access, connected) = futures::try_join!(
+            dataverse.join_chat_settings(deadline),
+            rights,
+            dataverse.connected_chats(request.record, deadline),
+        )?;
         let join_enabled = settings
             .iter()
             .any(|s| s.entity == request.record.entity && s.enabled);
-        let Some(user) = self
-            .facts
-            .user(request.user, deadline)
-            .await?
-            .filter(|u| !u.disabled)
-        else {
+        let Some(access) = access.filter(|access| access.read) else {
             return Ok(Err(JoinOutcome::Hidden));
         };
-        let Some(access) = dataverse.access(&user.id, request.record, deadline).await? else {
-            return Ok(Err(JoinOutcome::Hidden));
-        };
-        if !access.read {
-            return Ok(Err(JoinOutcome::Hidden));
-        }
-        let connected = dataverse.connected_chats(request.record, deadline).await?;
         if !connected.contains(request.chat) {
             return Ok(Err(JoinOutcome::NotConnected));
         }
