@@ -25,7 +25,7 @@ use crate::{
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
     facts::{Facts, FactsError},
     graph::{AddOutcome, GraphError},
-    show::Viewer,
+    show::{Answer, Viewer},
     store::Store,
     teams::OutboundActivity,
 };
@@ -35,12 +35,6 @@ const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const ROLE_TTL: Duration = Duration::from_secs(60);
 /// People the bot has talked with 1:1, to reach them proactively.
 const REFERENCE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
-
-/// What the bot answers an admin action or an ask.
-pub enum AdminAnswer {
-    Card(Value),
-    Text(String),
-}
 
 /// Where to reach a person 1:1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,11 +103,7 @@ impl Admins {
     }
 
     /// The settings card: every record type, its state, a toggle for admins.
-    pub async fn settings(
-        &self,
-        viewer: &Viewer,
-        deadline: Instant,
-    ) -> Result<AdminAnswer, FactsError> {
+    pub async fn settings(&self, viewer: &Viewer, deadline: Instant) -> Result<Answer, FactsError> {
         let admin = self.is_admin(viewer, deadline).await?;
         let settings = self.facts.settings(deadline).await?;
         let states: Vec<(EntityType, bool)> = EntityType::ALL
@@ -123,7 +113,7 @@ impl Admins {
                 (*entity, on)
             })
             .collect();
-        Ok(AdminAnswer::Card(cards::settings(&states, admin)))
+        Ok(Answer::Card(cards::settings(&states, admin)))
     }
 
     /// Turns Join chat on or off for a record type, if the viewer may.
@@ -133,19 +123,19 @@ impl Admins {
         entity: EntityType,
         enabled: bool,
         deadline: Instant,
-    ) -> Result<AdminAnswer, FactsError> {
+    ) -> Result<Answer, FactsError> {
         let audit = type_event("set_join_chat", viewer, entity);
         if !self.is_admin(viewer, deadline).await? {
             audit::record(&self.store, audit("refused", "not_admin")).await;
             let admins = self.admins(deadline).await.unwrap_or_default();
             let names: Vec<String> = admins.into_iter().map(|a| a.name).collect();
-            return Ok(AdminAnswer::Text(cards::admin_only(&names)));
+            return Ok(Answer::Text(cards::admin_only(&names)));
         }
         // The row id comes from Dataverse itself, never from the card.
         let settings = self.facts.dataverse().join_chat_settings(deadline).await?;
         let Some(setting) = settings.iter().find(|s| s.entity == entity) else {
             audit::record(&self.store, audit("refused", "type_not_set_up")).await;
-            return Ok(AdminAnswer::Text(format!(
+            return Ok(Answer::Text(format!(
                 "{} aren't set up for connected chats in Dynamics 365 yet. Add the record type under \
                  App Settings → Chat and collaborate first.",
                 capitalised(entity.display_plural())
@@ -240,7 +230,7 @@ impl Admins {
         record: &RecordRef,
         service_url: &str,
         deadline: Instant,
-    ) -> Result<AdminAnswer, FactsError> {
+    ) -> Result<Answer, FactsError> {
         let audit = |outcome: &'static str, reason: &'static str| AuditEvent {
             action: "ask_member",
             actor: viewer.aad.as_str(),
@@ -258,24 +248,22 @@ impl Admins {
             .await?;
         let Some(record_facts) = view.record else {
             audit::record(&self.store, audit("refused", "hidden")).await;
-            return Ok(AdminAnswer::Text(cards::not_found(
+            return Ok(Answer::Text(cards::not_found(
                 record.entity,
                 record.id.as_str(),
             )));
         };
         let Some(target) = record_facts.chats.iter().find(|c| c.id == chat.as_str()) else {
             audit::record(&self.store, audit("refused", "not_connected")).await;
-            return Ok(AdminAnswer::Text(NOT_CONNECTED.into()));
+            return Ok(Answer::Text(NOT_CONNECTED.into()));
         };
         if target.has_member(&viewer.aad) {
-            return Ok(AdminAnswer::Text(
-                "You're a member of that chat already.".into(),
-            ));
+            return Ok(Answer::Text("You're a member of that chat already.".into()));
         }
         let once_key = format!("ask:member:{}:{}", chat.as_str(), viewer.aad.as_str());
         if !self.first_ask(&once_key).await {
             audit::record(&self.store, audit("refused", "rate_limited")).await;
-            return Ok(AdminAnswer::Card(cards::request_sent(
+            return Ok(Answer::Card(cards::request_sent(
                 "You already asked the members of this chat in the last hour. They'll see your \
                  request in the chat; you can ask again later.",
             )));
@@ -303,7 +291,7 @@ impl Admins {
         else {
             let _ = self.store.delete(&once_key).await;
             audit::record(&self.store, audit("failed", "bot_not_in_chat")).await;
-            return Ok(AdminAnswer::Text(
+            return Ok(Answer::Text(
                 "I can't post in that chat because the bot isn't installed there. Ask one of its \
                  members directly, or ask your admin to add the bot to the chat."
                     .into(),
@@ -326,10 +314,10 @@ impl Admins {
             // is gone; the requester is told to try again.
             tracing::warn!(%error, "ask-a-member request not stored");
             let _ = self.store.delete(&once_key).await;
-            return Ok(AdminAnswer::Card(cards::try_again(BUSY, None)));
+            return Ok(Answer::Card(cards::try_again(BUSY, None)));
         }
         audit::record(&self.store, audit("asked", "")).await;
-        Ok(AdminAnswer::Card(cards::request_sent(&format!(
+        Ok(Answer::Card(cards::request_sent(&format!(
             "I asked the members of “{}” to add you. You'll hear from me here when someone does.",
             target.topic
         ))))
@@ -342,7 +330,7 @@ impl Admins {
         data: &Value,
         service_url: &str,
         deadline: Instant,
-    ) -> Result<AdminAnswer, FactsError> {
+    ) -> Result<Answer, FactsError> {
         let request_id = data
             .get("request")
             .and_then(Value::as_str)
@@ -352,11 +340,11 @@ impl Admins {
             Ok(None) => None,
             Err(error) => {
                 tracing::warn!(%error, "request lookup failed");
-                return Ok(AdminAnswer::Card(cards::try_again(BUSY, None)));
+                return Ok(Answer::Card(cards::try_again(BUSY, None)));
             }
         };
         let Some(request) = request else {
-            return Ok(AdminAnswer::Text(
+            return Ok(Answer::Text(
                 "This request is no longer open. If they still need to join, they can ask again."
                     .into(),
             ));
@@ -373,7 +361,7 @@ impl Admins {
         // A card field naming someone else than the requester is a forgery.
         if card_data::names_someone_else(data, &[&request.requester, &request.requester_mri]) {
             audit::record(&self.store, audit("refused", "tampered_requester")).await;
-            return Ok(AdminAnswer::Text(
+            return Ok(Answer::Text(
                 "This request can't be used to add that person.".into(),
             ));
         }
@@ -381,7 +369,7 @@ impl Admins {
             ChatId::parse(&request.chat),
             AadObjectId::parse(&request.requester),
         ) else {
-            return Ok(AdminAnswer::Text("This request is no longer valid.".into()));
+            return Ok(Answer::Text("This request is no longer valid.".into()));
         };
         let graph = self.facts.graph();
         let members = match graph.members(&chat, deadline).await {
@@ -391,7 +379,7 @@ impl Admins {
         let is_member = |aad: &str| members.iter().any(|m| m.aad.eq_ignore_ascii_case(aad));
         if !is_member(clicker.aad.as_str()) {
             audit::record(&self.store, audit("refused", "clicker_not_member")).await;
-            return Ok(AdminAnswer::Text(
+            return Ok(Answer::Text(
                 "Only members of this chat can add people to it.".into(),
             ));
         }
@@ -408,7 +396,7 @@ impl Admins {
             entity: request.entity,
             id: match crate::domain::RecordId::parse(&request.record_id) {
                 Ok(id) => id,
-                Err(_) => return Ok(AdminAnswer::Text("This request is no longer valid.".into())),
+                Err(_) => return Ok(Answer::Text("This request is no longer valid.".into())),
             },
         };
         self.facts.note_member(&record, &chat, &requester).await;
@@ -464,7 +452,7 @@ impl Admins {
         }
         let note =
             (!told).then_some("I couldn't tell them myself: the bot isn't installed for them.");
-        Ok(AdminAnswer::Card(cards::ask_answered(
+        Ok(Answer::Card(cards::ask_answered(
             &request.requester_name,
             &adder,
             note,
@@ -479,7 +467,7 @@ impl Admins {
         entity: EntityType,
         service_url: &str,
         deadline: Instant,
-    ) -> Result<AdminAnswer, FactsError> {
+    ) -> Result<Answer, FactsError> {
         let audit = type_event("ask_admin", viewer, entity);
         let once_key = format!(
             "ask:admin:{}:{}",
@@ -488,7 +476,7 @@ impl Admins {
         );
         if !self.first_ask(&once_key).await {
             audit::record(&self.store, audit("refused", "rate_limited")).await;
-            return Ok(AdminAnswer::Card(cards::request_sent(
+            return Ok(Answer::Card(cards::request_sent(
                 "You already asked your admins about this in the last hour; they have your request.",
             )));
         }
@@ -501,7 +489,7 @@ impl Admins {
                 .is_some()
             {
                 audit::record(&self.store, audit("asked", "admin_chat")).await;
-                return Ok(AdminAnswer::Card(cards::request_sent(&format!(
+                return Ok(Answer::Card(cards::request_sent(&format!(
                     "I asked your admins, in their chat, to turn on Join chat for {}.",
                     entity.display_plural()
                 ))));
@@ -539,7 +527,7 @@ impl Admins {
                 ". Ask your Dynamics 365 admin to turn on Join chat for {}.",
                 entity.display_plural()
             ));
-            return Ok(AdminAnswer::Text(text));
+            return Ok(Answer::Text(text));
         }
         audit::record(&self.store, audit("asked", "")).await;
         let mut text = format!(
@@ -553,7 +541,7 @@ impl Admins {
                 unreachable.join(", ")
             ));
         }
-        Ok(AdminAnswer::Card(cards::request_sent(&text)))
+        Ok(Answer::Card(cards::request_sent(&text)))
     }
 
     // ---- helpers ----------------------------------------------------------------------
@@ -639,7 +627,7 @@ fn capitalised(word: &str) -> String {
     }
 }
 
-fn graph_trouble(error: GraphError) -> AdminAnswer {
+fn graph_trouble(error: GraphError) -> Answer {
     tracing::warn!(%error, "Graph failed during an add");
-    AdminAnswer::Card(cards::try_again(BUSY, None))
+    Answer::Card(cards::try_again(BUSY, None))
 }

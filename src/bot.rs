@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::{
-    admin::{AdminAnswer, Admins, ConversationRef},
+    admin::{Admins, ConversationRef},
     audit::{self, AuditEvent},
     card_data,
     cards::{self, ChatEntry, RecordCard, RecordSummary},
@@ -660,8 +660,7 @@ impl Bot {
             }
         };
         match result {
-            Ok(AdminAnswer::Card(card)) => (InvokeResponse::card(card), "admin"),
-            Ok(AdminAnswer::Text(text)) => (InvokeResponse::card(cards::text_card(&text)), "admin"),
+            Ok(answer) => (invoke_answer(answer), "admin"),
             Err(error) => {
                 tracing::warn!(%error, verb, "admin action failed");
                 (InvokeResponse::card(cards::try_again(BUSY, None)), "busy")
@@ -773,14 +772,10 @@ fn busy(error: FactsError) -> (Answer, &'static str) {
 }
 
 fn admin_answer(
-    result: Result<AdminAnswer, FactsError>,
+    result: Result<Answer, FactsError>,
     outcome: &'static str,
 ) -> (Answer, &'static str) {
-    match result {
-        Ok(AdminAnswer::Card(card)) => (Answer::Card(card), outcome),
-        Ok(AdminAnswer::Text(text)) => (Answer::Text(text), outcome),
-        Err(error) => busy(error),
-    }
+    result.map_or_else(busy, |answer| (answer, outcome))
 }
 
 /// An invoke's `value`, or the answer refusing it.
