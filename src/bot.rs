@@ -56,6 +56,7 @@ pub struct Bot {
     drawn: moka::sync::Cache<String, Bytes>,
     metrics: Metrics,
     budget: Duration,
+    actions_per_minute: u64,
 }
 
 impl Bot {
@@ -96,6 +97,7 @@ impl Bot {
                 .build(),
             metrics,
             budget: config.tunables.outbound_budget,
+            actions_per_minute: config.tunables.actions_per_minute,
         }
     }
 
@@ -171,6 +173,22 @@ impl Bot {
         reply
     }
 
+    /// Counts one command or card action of this person in the current
+    /// minute; false past the limit. Without the store there is no limit.
+    async fn within_rate(&self, activity: &Activity) -> bool {
+        let Some(viewer) = viewer(activity) else {
+            return true;
+        };
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() / 60);
+        let key = format!("rate:{}:{minute}", viewer.aad.as_str());
+        match self.store.increment(&key, Duration::from_secs(60)).await {
+            Ok(count) => count <= self.actions_per_minute,
+            Err(_) => true,
+        }
+    }
+
     /// True when this is the first delivery of the activity (or it has no id).
     async fn mark_seen(&self, activity: &Activity) -> bool {
         let Some(id) = activity.id.as_deref().filter(|id| !id.is_empty()) else {
@@ -222,7 +240,14 @@ impl Bot {
         let deadline = Instant::now() + self.budget;
         self.remember_conversation(activity).await;
         let command = commands::parse(activity.text.as_deref().unwrap_or_default());
+        let reaches_dataverse = matches!(
+            command,
+            Command::Chats { .. } | Command::SetJoinChat { .. } | Command::JoinChatSettings
+        );
         let (answer, outcome) = match command {
+            _ if reaches_dataverse && !self.within_rate(activity).await => {
+                (Answer::Text(SLOW_DOWN.into()), "rate_limited")
+            }
             Command::Help | Command::Unknown => (Answer::Text(commands::help_text()), "help"),
             Command::MissingTarget { entity } => (
                 Answer::Text(cards::missing_target(entity)),
@@ -408,6 +433,14 @@ impl Bot {
             // costs one store round trip. A redelivered join changes nothing
             // either: it is answered with the current card.
             "refresh" | "show" => return self.refresh(activity, &viewer, data, deadline).await,
+            "join" | "ask_member" | "ask_admin" | "add" | "set_join_chat"
+                if !self.within_rate(activity).await =>
+            {
+                (
+                    InvokeResponse::card(cards::text_card(SLOW_DOWN)),
+                    "rate_limited",
+                )
+            }
             "join" if self.mark_seen(activity).await => {
                 self.join(activity, &viewer, data, deadline).await
             }
@@ -750,6 +783,8 @@ impl Bot {
     }
 }
 
+const SLOW_DOWN: &str =
+    "You're sending requests faster than I can check them with Dynamics 365. Please wait a minute and try again.";
 const NO_IDENTITY: &str =
     "I can't tell who you are in this conversation, so I can't show records here.";
 const BUSY: &str =

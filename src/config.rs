@@ -88,6 +88,10 @@ pub struct Tunables {
     pub outbound_budget: Duration,
     /// Timeout of one outbound HTTP request.
     pub http_timeout: Duration,
+    /// Commands and card actions (refreshes aside) one person may send per
+    /// minute: each reaches Dataverse, whose service protection limits are
+    /// shared by everyone using the bot.
+    pub actions_per_minute: u64,
 }
 
 impl Default for Tunables {
@@ -97,6 +101,7 @@ impl Default for Tunables {
             unknown_kid_cooldown: Duration::from_secs(30),
             outbound_budget: Duration::from_secs(8),
             http_timeout: Duration::from_secs(5),
+            actions_per_minute: 60,
         }
     }
 }

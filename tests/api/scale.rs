@@ -230,3 +230,44 @@ async fn a_memoised_refresh_follows_the_facts_it_was_drawn_from() {
     let jo = app.invoke("jo", "refresh", &refresh).await;
     assert!(words(&jo["body"]["value"]).contains("The chat is locked"));
 }
+
+#[tokio::test]
+async fn one_person_cannot_flood_dataverse_with_commands() {
+    let app = spawn_app_with(
+        joinchat::sandbox::World::demo(),
+        StoreKind::Redis,
+        |config| {
+            config.tunables.actions_per_minute = 3;
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        let answer = app.say("alex", EXPANSION).await;
+        assert_eq!(cards(&answer["activities"]).len(), 1);
+    }
+    let dataverse_before = app.calls_to("dataverse").await.len();
+    let fourth = app.say("alex", EXPANSION).await;
+    let text = crate::cards::texts(&fourth["activities"]).join("");
+    assert!(text.contains("wait a minute"), "{fourth}");
+    assert_eq!(
+        app.calls_to("dataverse").await.len(),
+        dataverse_before,
+        "the flood stops at the bot"
+    );
+    // Help is always answered; refreshes change nothing and are not counted.
+    assert!(
+        crate::cards::texts(&app.say("alex", "help").await["activities"])
+            .join("")
+            .contains("join chat for")
+    );
+    let refresh = json!({"entity": "lead", "record_id": "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b"});
+    assert!(
+        words(&app.invoke("alex", "refresh", &refresh).await["body"]["value"])
+            .contains("Hover over to join this chat")
+    );
+    // Someone else is not slowed down by alex.
+    assert_eq!(
+        cards(&app.say("jo", EXPANSION).await["activities"]).len(),
+        1
+    );
+}
