@@ -713,4 +713,68 @@ mod tests {
             );
         }
     }
+
+    /// Whatever arrives, parsing answers (never panics) and keeps names short.
+    #[test]
+    fn any_text_parses_without_panicking() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        const PIECES: &[&str] = &[
+            "join",
+            "chat",
+            "chats",
+            "for",
+            "lead",
+            "leads",
+            "case",
+            "opportunity",
+            "enable",
+            "disable",
+            "settings",
+            "help",
+            "<at>",
+            "</at>",
+            "<at id=\"0\">",
+            "&nbsp;",
+            "&amp;",
+            "&#",
+            "\"",
+            "'",
+            "“",
+            "”",
+            "{",
+            "}",
+            "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b",
+            "-",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "é",
+            "日本",
+            "🔒",
+            "<",
+            ">",
+            "/",
+            "?",
+            "please",
+            "x",
+        ];
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..5_000 {
+            let words = rng.gen_range(0..40);
+            let text: String = (0..words)
+                .map(|_| PIECES[rng.gen_range(0..PIECES.len())])
+                .collect();
+            if let Command::Chats {
+                target: RecordQuery::Name(name),
+                ..
+            } = parse(&text)
+            {
+                assert!(name.chars().count() <= MAX_NAME_CHARS, "{text:?}");
+                assert!(!name.trim().is_empty(), "{text:?}");
+            }
+        }
+        let long = "join chat for lead ".to_owned() + &"a".repeat(10_000);
+        assert!(matches!(parse(&long), Command::Chats { .. }));
+    }
 }
