@@ -53,6 +53,7 @@ pub fn local() -> SocketAddr {
 pub struct RedisWatch {
     seen: Arc<std::sync::Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
+    prefix: String,
 }
 
 impl RedisWatch {
@@ -81,15 +82,42 @@ impl RedisWatch {
                 }
             }
         });
-        RedisWatch { seen, task }
+        RedisWatch {
+            seen,
+            task,
+            prefix: prefix.to_owned(),
+        }
     }
 
-    /// Waits for in-flight commands to be reported, then stops watching.
+    /// Stops watching once every command sent so far was reported: MONITOR
+    /// reports in execution order, so a marker command sent now arrives last.
     pub async fn stop(self) -> Vec<String> {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let marker = format!("{}watch-end:{}", self.prefix, uuid::Uuid::new_v4());
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let _: bool = redis::cmd("EXISTS")
+            .arg(&marker)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let arrived = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while !self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(&marker))
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
         self.task.abort();
+        assert!(arrived.is_ok(), "MONITOR never reported the end marker");
         let seen = self.seen.lock().unwrap().clone();
-        seen
+        seen.into_iter()
+            .filter(|line| !line.contains(&marker))
+            .collect()
     }
 }
 
