@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::{
-    auth::{outbound::CONNECTOR_SCOPE, TokenSource},
+    auth::{outbound::CONNECTOR_SCOPE, TokenError, TokenSource},
     retry::{self, CallError},
     teams::OutboundActivity,
 };
@@ -32,6 +32,8 @@ impl ConnectorError {
     /// opposed to a refusal that will not change.
     pub fn is_transient(&self) -> bool {
         match self {
+            // Wrong credentials stay wrong until someone fixes the configuration.
+            ConnectorError::Call(CallError::Token(TokenError::Refused(_))) => false,
             ConnectorError::Call(_) => true,
             ConnectorError::Status(status) => *status >= 500 || *status == 429,
             ConnectorError::NotInConversation | ConnectorError::NotFound => false,

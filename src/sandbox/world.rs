@@ -293,7 +293,7 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn check(&self, file: WorldFile) -> Result<World, WorldError> {
         let tenant_id = match &file.tenant_id {
-            Some(raw) => self.guid(raw, "tenant_id")?,
+            Some(raw) => self.tenant(raw)?,
             None => new_guid(),
         };
         let join_chat = self.join_chat(&file.join_chat)?;
@@ -310,6 +310,30 @@ impl Checker<'_> {
         })
     }
 
+    /// A tenant id: a GUID (normalised), or any other plain word a test world
+    /// uses (a domain, a placeholder) — it only has to fit in a URL path.
+    fn tenant(&self, raw: &Spanned<String>) -> Result<String, WorldError> {
+        if let Ok(guid) = self.guid(raw, "tenant_id") {
+            return Ok(guid);
+        }
+        let tenant = raw.get_ref().trim();
+        let plain = !tenant.is_empty()
+            && tenant.len() <= 128
+            && !tenant
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/?#%\\".contains(c));
+        if !plain {
+            return Err(self.error(
+                raw,
+                format!(
+                    "tenant_id: {:?} is not a tenant id (a GUID, or a domain like contoso.test)",
+                    raw.get_ref()
+                ),
+            ));
+        }
+        Ok(tenant.to_owned())
+    }
+
     fn join_chat(&self, raw: &[Spanned<String>]) -> Result<BTreeSet<Entity>, WorldError> {
         let mut enabled = BTreeSet::new();
         for (index, name) in raw.iter().enumerate() {
@@ -324,11 +348,7 @@ impl Checker<'_> {
         for (index, entry) in raw.iter().enumerate() {
             let entry = entry.get_ref();
             let key = entry.key.get_ref();
-            let plausible = !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !plausible {
+            if !plausible_key(key) {
                 return Err(self.error(
                     &entry.key,
                     format!("users[{index}].key: {key:?} is not a valid key (use letters, digits, '-', '_', '.')"),
@@ -340,19 +360,7 @@ impl Checker<'_> {
                     format!("users[{index}].key: duplicate user {key:?}"),
                 ));
             }
-            users.push(User {
-                key: key.clone(),
-                name: entry.name.clone(),
-                email: entry
-                    .email
-                    .clone()
-                    .unwrap_or_else(|| format!("{key}@sandbox.test")),
-                admin: entry.admin,
-                aad_object_id: new_guid(),
-                mri: format!("29:1{}", opaque(30)),
-                systemuser_id: new_guid(),
-                conversation_id: format!("a:1{}", opaque(40)),
-            });
+            users.push(new_user(key, &entry.name, entry.email.clone(), entry.admin));
         }
         Ok(users)
     }
@@ -626,6 +634,26 @@ fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
         shown.push("…".to_owned());
     }
     shown.join(", ")
+}
+
+fn plausible_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn new_user(key: &str, name: &str, email: Option<String>, admin: bool) -> User {
+    User {
+        key: key.to_owned(),
+        name: name.to_owned(),
+        email: email.unwrap_or_else(|| format!("{key}@sandbox.test")),
+        admin,
+        aad_object_id: new_guid(),
+        mri: format!("29:1{}", opaque(30)),
+        systemuser_id: new_guid(),
+        conversation_id: format!("a:1{}", opaque(40)),
+    }
 }
 
 fn new_guid() -> String {

@@ -646,3 +646,26 @@ async fn a_cold_start_key_fetch_that_fails_once_still_serves_the_first_request()
         .await;
     assert_eq!(response.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn a_bot_with_a_wrong_password_answers_200_and_posts_nothing() {
+    let app = spawn_app_with(
+        joinchat::sandbox::World::demo(),
+        StoreKind::Memory,
+        |config| {
+            config.app_password = joinchat::config::Secret::new("not-the-password");
+        },
+    )
+    .await;
+    let response = app
+        .post_activity(&app.message("help"), Some(&app.token()))
+        .await;
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "a permanent refusal is not worth Teams' retries"
+    );
+    assert!(app.calls_to("connector").await.is_empty());
+    let entra = app.calls_to("entra").await;
+    assert!(entra.iter().any(|c| c["status"] == 401), "{entra:?}");
+}

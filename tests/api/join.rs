@@ -456,3 +456,28 @@ async fn dataverse_throttling_is_waited_out_within_the_budget() {
     let dataverse = app.calls_to("dataverse").await;
     assert_eq!(dataverse.iter().filter(|c| c["status"] == 429).count(), 2);
 }
+
+#[tokio::test]
+async fn a_world_whose_tenant_is_a_domain_works_end_to_end() {
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/sandbox/demo.toml"
+    ))
+    .unwrap();
+    let text = demo.replacen(
+        "tenant_id = \"3c6f2a8e-5b1d-4e7a-9c2f-8d4b6a1e0f57\"",
+        "tenant_id = \"contoso.test\"",
+        1,
+    );
+    assert_ne!(text, demo, "the demo's tenant line was found");
+    let world = joinchat::sandbox::World::parse(&text, "demo.toml").unwrap();
+    let app = crate::helpers::spawn_app_with(world, StoreKind::Memory, |_| {}).await;
+    let card = the_card(&app, "alex", EXPANSION).await;
+    let answer = app
+        .invoke("alex", "join", &join_data(&card, DEAL_ROOM).unwrap())
+        .await;
+    assert!(
+        words(&answer["body"]["value"]).contains("You joined"),
+        "{answer}"
+    );
+}

@@ -149,7 +149,7 @@ fn a_bad_world_file_is_refused_with_its_line_and_problem() {
         ("key = \"alex\"", "key = \"sam\"", 9, "users[1].key: duplicate user \"sam\""),
         ("key = \"alex\"", "key = \"Alex Wu\"", 9, "is not a valid key"),
         ("join_chat = [\"lead\"]", "join_chat = [\"lead\", \"deals\"]", 2, "join_chat[1]: unsupported record type \"deals\""),
-        ("join_chat = [\"lead\"]", "tenant_id = \"contoso\"\njoin_chat = [\"lead\"]", 2, "tenant_id: \"contoso\" is not a GUID"),
+        ("join_chat = [\"lead\"]", "tenant_id = \"contoso/tenant\"\njoin_chat = [\"lead\"]", 2, "tenant_id: \"contoso/tenant\" is not a tenant id"),
         ("write = [\"alex\"]", "write = [\"alex\", \"alex\"]", 16, "records[0].write[1]: \"alex\" is listed twice"),
         ("members = [\"sam\"]", "members = [\"sam\", \"jo\"]", 20, "chats[0].members[1]: no user \"jo\""),
         ("members = [\"sam\"]", "members = [\"sam\"]\nmessages = [{ from = \"kim\", text = \"hi\" }]", 21, "chats[0].messages[0].from: no user \"kim\""),
@@ -189,5 +189,29 @@ fn duplicate_chats_and_records_are_refused() {
             .message
             .contains("chats[2].id: duplicate chat id \"19:a@thread.v2\" (also chats[1])"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_tenant_may_be_a_domain_as_well_as_a_guid() {
+    let world = World::parse(
+        &MINIMAL.replacen("join_chat", "tenant_id = \"contoso.test\"\njoin_chat", 1),
+        "world.toml",
+    )
+    .expect("a domain tenant");
+    assert_eq!(world.tenant_id(), "contoso.test");
+    let world = World::parse(
+        &MINIMAL.replacen(
+            "join_chat",
+            "tenant_id = \"8F14E45F-CEEA-467F-A0C5-1B2D3E4F5A6B\"\njoin_chat",
+            1,
+        ),
+        "world.toml",
+    )
+    .expect("a GUID tenant");
+    assert_eq!(
+        world.tenant_id(),
+        "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b",
+        "normalised"
     );
 }
