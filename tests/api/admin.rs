@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::{
     cards::{cards, executes, join_data, texts, words},
-    helpers::{spawn_app, spawn_bot, StoreKind, TestApp},
+    helpers::{spawn_app, StoreKind, TestApp},
 };
 
 const EXPANSION: &str = "join chat for lead Contoso Coffee expansion";
@@ -65,14 +65,7 @@ async fn conversation_of(app: &TestApp, user: &str) -> Vec<Value> {
 #[tokio::test]
 async fn an_admin_switch_unlocks_and_relocks_a_record_type_on_every_replica() {
     let first = spawn_app(StoreKind::Redis).await;
-    let prefix = first.redis_prefix.clone().unwrap();
-    let second = spawn_bot(first.cloud.clone(), StoreKind::Redis, |config| {
-        config.store = joinchat::config::StoreConfig::Redis {
-            url: joinchat::config::Secret::new(crate::helpers::redis_url()),
-            prefix,
-        };
-    })
-    .await;
+    let second = crate::helpers::spawn_replica(&first).await;
     let locked = card_for(&first, "alex", "chats for account Contoso Ltd").await;
     assert!(words(&locked).contains("The chat is locked"));
 

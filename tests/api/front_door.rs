@@ -485,17 +485,7 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn readiness_fails_while_redis_is_unreachable() {
-    let app = spawn_app_with(
-        joinchat::sandbox::World::demo(),
-        StoreKind::Redis,
-        |config| {
-            config.store = joinchat::config::StoreConfig::Redis {
-                url: joinchat::config::Secret::new("redis://127.0.0.1:1"),
-                prefix: "unreachable:".into(),
-            };
-        },
-    )
-    .await;
+    let app = crate::helpers::spawn_app_with_redis_down().await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status().as_u16(), 503);
     let health = app.get("/healthz").await;

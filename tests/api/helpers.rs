@@ -182,6 +182,30 @@ pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut C
     }
 }
 
+/// A second bot on the same cloud and the same Redis keys as `first`: two
+/// replicas of one deployment.
+pub async fn spawn_replica(first: &TestApp) -> TestApp {
+    let prefix = first.redis_prefix.clone().expect("replicas share Redis");
+    spawn_bot(first.cloud.clone(), StoreKind::Redis, |config| {
+        config.store = StoreConfig::Redis {
+            url: Secret::new(redis_url()),
+            prefix,
+        };
+    })
+    .await
+}
+
+/// A bot whose Redis is unreachable (a closed port).
+pub async fn spawn_app_with_redis_down() -> TestApp {
+    spawn_app_with(World::demo(), StoreKind::Redis, |config| {
+        config.store = StoreConfig::Redis {
+            url: Secret::new("redis://127.0.0.1:1"),
+            prefix: "down:".into(),
+        };
+    })
+    .await
+}
+
 pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
     let urls = cloud.urls();
     Config {

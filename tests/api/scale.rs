@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::{
     cards::{cards, join_data, words},
-    helpers::{spawn_app, spawn_app_with, spawn_bot, RedisWatch, StoreKind, TestApp},
+    helpers::{spawn_app, spawn_app_with, RedisWatch, StoreKind, TestApp},
 };
 
 const EXPANSION: &str = "join chat for lead Contoso Coffee expansion";
@@ -138,14 +138,7 @@ async fn the_same_join_delivered_twice_adds_once() {
 #[tokio::test]
 async fn two_replicas_sharing_redis_add_once_whatever_reaches_them() {
     let first = spawn_app(StoreKind::Redis).await;
-    let prefix = first.redis_prefix.clone().unwrap();
-    let second = spawn_bot(first.cloud.clone(), StoreKind::Redis, |config| {
-        config.store = joinchat::config::StoreConfig::Redis {
-            url: joinchat::config::Secret::new(crate::helpers::redis_url()),
-            prefix: prefix.clone(),
-        };
-    })
-    .await;
+    let second = crate::helpers::spawn_replica(&first).await;
     let data = join_data_for(&first, "alex").await;
 
     // The same activity delivered to both replicas at once.
@@ -179,17 +172,7 @@ async fn two_replicas_sharing_redis_add_once_whatever_reaches_them() {
 
 #[tokio::test]
 async fn with_redis_down_reads_fall_through_to_dataverse_and_joins_stay_safe() {
-    let app = spawn_app_with(
-        joinchat::sandbox::World::demo(),
-        StoreKind::Redis,
-        |config| {
-            config.store = joinchat::config::StoreConfig::Redis {
-                url: joinchat::config::Secret::new("redis://127.0.0.1:1"),
-                prefix: "down:".into(),
-            };
-        },
-    )
-    .await;
+    let app = crate::helpers::spawn_app_with_redis_down().await;
     let data = join_data_for(&app, "alex").await;
     let (one, two) = tokio::join!(
         app.invoke("alex", "join", &data),
