@@ -319,20 +319,35 @@ impl TestApp {
         request.send().await.expect("the bot answers")
     }
 
-    /// Requests the cloud received for one service (`graph`, `connector`, …).
-    pub async fn calls_to(&self, service: &str) -> Vec<Value> {
-        let calls: Vec<Value> = self
-            .http
+    /// Every request the cloud received, oldest first (`GET /_sandbox/calls`).
+    pub async fn calls(&self) -> Vec<Value> {
+        self.http
             .get(format!("{}/_sandbox/calls", self.cloud.base_url()))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Requests the cloud received for one service (`graph`, `connector`, …).
+    pub async fn calls_to(&self, service: &str) -> Vec<Value> {
+        let calls = self.calls().await;
         calls
             .into_iter()
             .filter(|c| c["service"] == service)
+            .collect()
+    }
+
+    /// Graph "add member" requests (`POST /v1.0/chats/{id}/members`).
+    pub async fn graph_adds(&self) -> Vec<Value> {
+        self.calls_to("graph")
+            .await
+            .into_iter()
+            .filter(|c| {
+                c["method"] == "POST" && c["path"].as_str().unwrap_or("").ends_with("/members")
+            })
             .collect()
     }
 

@@ -22,14 +22,6 @@ async fn the_card(app: &TestApp, user: &str, text: &str) -> Value {
     found[0].clone()
 }
 
-async fn graph_adds(app: &TestApp) -> Vec<Value> {
-    app.calls_to("graph")
-        .await
-        .into_iter()
-        .filter(|c| c["method"] == "POST" && c["path"].as_str().unwrap().ends_with("/members"))
-        .collect()
-}
-
 async fn wait_for_message(app: &TestApp, chat: &str, needle: &str) -> Value {
     for _ in 0..50 {
         let view = app.chat(chat).await;
@@ -55,7 +47,7 @@ async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
     let shown = words(&card);
     assert!(shown.contains("Hover over to join this chat"), "{shown}");
     assert!(shown.contains("Contoso Coffee expansion — deal room"));
-    assert!(graph_adds(&app).await.is_empty(), "showing joins nobody");
+    assert!(app.graph_adds().await.is_empty(), "showing joins nobody");
 
     let data = join_data(&card, DEAL_ROOM).expect("a Join button for the deal room");
     let answer = app.invoke("alex", "join", &data).await;
@@ -70,7 +62,7 @@ async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
     assert!(joined.contains("Open chat"));
     joinchat::cards::validate(&answer["body"]["value"]).unwrap();
 
-    let adds = graph_adds(&app).await;
+    let adds = app.graph_adds().await;
     assert_eq!(adds.len(), 1, "{adds:?}");
     assert_eq!(adds[0]["path"], format!("/v1.0/chats/{DEAL_ROOM}/members"));
     assert_eq!(adds[0]["status"], 201);
@@ -131,7 +123,7 @@ async fn a_reader_sees_the_chat_locked_as_read_only() {
         join_data(&card, DEAL_ROOM).is_none(),
         "no Join for a reader"
     );
-    assert!(graph_adds(&app).await.is_empty());
+    assert!(app.graph_adds().await.is_empty());
 }
 
 #[tokio::test]
@@ -335,7 +327,7 @@ async fn a_double_click_adds_once() {
             "{shown}"
         );
     }
-    assert_eq!(graph_adds(&app).await.len(), 1);
+    assert_eq!(app.graph_adds().await.len(), 1);
 }
 
 #[tokio::test]
@@ -353,7 +345,7 @@ async fn graph_throttling_is_retried_after_retry_after() {
     let graph = app.calls_to("graph").await;
     assert!(graph.iter().any(|c| c["status"] == 429));
     assert_eq!(
-        graph_adds(&app)
+        app.graph_adds()
             .await
             .iter()
             .filter(|c| c["status"] == 201)
@@ -372,7 +364,7 @@ async fn dataverse_unavailable_means_a_try_again_card_and_no_join() {
     let answer = app.invoke("alex", "join", &data).await;
     let shown = words(&answer["body"]["value"]);
     assert!(shown.to_lowercase().contains("try again"), "{shown}");
-    assert!(graph_adds(&app).await.is_empty());
+    assert!(app.graph_adds().await.is_empty());
 }
 
 const SITE_VISITS: &str = "19:fit-out-site-visits@thread.v2";
@@ -443,7 +435,7 @@ async fn when_installing_is_not_permitted_the_join_stands_without_a_notice() {
         shown.contains("You joined") && shown.contains("isn't installed"),
         "{shown}"
     );
-    assert_eq!(graph_adds(&app).await.len(), 1);
+    assert_eq!(app.graph_adds().await.len(), 1);
 }
 
 #[tokio::test]

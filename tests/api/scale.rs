@@ -16,27 +16,6 @@ async fn join_data_for(app: &TestApp, user: &str) -> serde_json::Value {
     join_data(&card, DEAL_ROOM).expect("a Join button")
 }
 
-async fn graph_adds(app: &TestApp) -> usize {
-    app.calls_to("graph")
-        .await
-        .iter()
-        .filter(|c| c["method"] == "POST" && c["path"].as_str().unwrap().ends_with("/members"))
-        .count()
-}
-
-async fn all_calls(app: &TestApp) -> usize {
-    let calls: Vec<serde_json::Value> = app
-        .http
-        .get(format!("{}/_sandbox/calls", app.cloud.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    calls.len()
-}
-
 #[tokio::test]
 async fn a_warm_card_refresh_costs_one_redis_round_trip_and_nothing_else() {
     let app = spawn_app(StoreKind::Redis).await;
@@ -45,7 +24,7 @@ async fn a_warm_card_refresh_costs_one_redis_round_trip_and_nothing_else() {
     let warm = app.invoke("alex", "refresh", &data).await;
     assert!(words(&warm["body"]["value"]).contains("Hover over to join this chat"));
 
-    let calls_before = all_calls(&app).await;
+    let calls_before = app.calls().await.len();
     let watch = RedisWatch::start(app.redis_prefix.as_deref().unwrap()).await;
     let answer = app.invoke("alex", "refresh", &data).await;
     let commands = watch.stop().await;
@@ -55,7 +34,7 @@ async fn a_warm_card_refresh_costs_one_redis_round_trip_and_nothing_else() {
     assert_eq!(commands.len(), 1, "{commands:#?}");
     assert!(commands[0].contains("\"MGET\""), "{commands:?}");
     assert_eq!(
-        all_calls(&app).await,
+        app.calls().await.len(),
         calls_before,
         "no call to Entra, Graph, Dataverse or the connector"
     );
@@ -132,7 +111,7 @@ async fn the_same_join_delivered_twice_adds_once() {
         words(&second["value"]).contains("You're a member"),
         "the redelivery shows the current card"
     );
-    assert_eq!(graph_adds(&app).await, 1);
+    assert_eq!(app.graph_adds().await.len(), 1);
 }
 
 #[tokio::test]
@@ -149,7 +128,7 @@ async fn two_replicas_sharing_redis_add_once_whatever_reaches_them() {
         second.post_activity(&activity, Some(&token))
     );
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
-    assert_eq!(graph_adds(&first).await, 1);
+    assert_eq!(first.graph_adds().await.len(), 1);
 
     // Two clicks (two activities) for another chat, one on each replica.
     let card = cards(
@@ -167,7 +146,7 @@ async fn two_replicas_sharing_redis_add_once_whatever_reaches_them() {
         second.post_activity(&two, Some(&token))
     );
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
-    assert_eq!(graph_adds(&first).await, 2, "one add per chat");
+    assert_eq!(first.graph_adds().await.len(), 2, "one add per chat");
 }
 
 #[tokio::test]
@@ -185,7 +164,7 @@ async fn with_redis_down_reads_fall_through_to_dataverse_and_joins_stay_safe() {
             "{shown}"
         );
     }
-    assert!(graph_adds(&app).await <= 2);
+    assert!(app.graph_adds().await.len() <= 2);
     let chat = app.chat(DEAL_ROOM).await;
     let alex_entries = chat["members"]
         .as_array()
