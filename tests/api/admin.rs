@@ -377,7 +377,7 @@ async fn installing_the_bot_makes_an_admin_reachable_and_removing_it_does_not() 
 async fn with_an_admin_chat_configured_ask_your_admin_posts_there() {
     const ADMIN_CHAT: &str = "19:contoso-ltd-account-team@thread.v2";
     let app = crate::helpers::spawn_app_with(
-        joinchat::sandbox::World::demo(),
+        joinchat_sandbox::World::demo(),
         StoreKind::Memory,
         |config| {
             config.admin_chat = Some(joinchat::domain::ChatId::parse(ADMIN_CHAT).unwrap());

@@ -129,7 +129,7 @@ fn a_bad_world_file_stops_the_sandbox_naming_the_line() {
 fn the_teams_manifest_lists_commands_the_bot_understands() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/manifests/teams/manifest.json"
+        "/../../manifests/teams/manifest.json"
     ))
     .unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
@@ -145,7 +145,7 @@ fn the_teams_manifest_lists_commands_the_bot_understands() {
     }
     for icon in ["color.png", "outline.png"] {
         let bytes = std::fs::read(format!(
-            "{}/manifests/teams/{icon}",
+            "{}/../../manifests/teams/{icon}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();

@@ -451,7 +451,7 @@ async fn a_rejected_request_writes_nothing_to_redis() {
 
 #[tokio::test]
 async fn emulator_tokens_are_refused_unless_allowed() {
-    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| {
+    let app = spawn_app_with(joinchat_sandbox::World::demo(), StoreKind::Memory, |c| {
         c.allow_emulator = false
     })
     .await;
@@ -524,7 +524,7 @@ async fn many_concurrent_replies_share_one_connector_token() {
 
 #[tokio::test]
 async fn emulator_tokens_are_accepted_when_allowed() {
-    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| {
+    let app = spawn_app_with(joinchat_sandbox::World::demo(), StoreKind::Memory, |c| {
         c.allow_emulator = true
     })
     .await;
@@ -556,7 +556,7 @@ async fn refused_after_one_reply(app: &TestApp, token: &str) {
 
 #[tokio::test]
 async fn signing_keys_are_refreshed_periodically() {
-    let app = spawn_app_with(joinchat::sandbox::World::demo(), StoreKind::Memory, |c| {
+    let app = spawn_app_with(joinchat_sandbox::World::demo(), StoreKind::Memory, |c| {
         c.tunables.keys_refresh_interval = std::time::Duration::from_millis(200);
     })
     .await;
@@ -613,9 +613,9 @@ async fn a_passing_entra_failure_is_retried_for_keys_and_tokens_alike() {
 
 #[tokio::test]
 async fn a_cold_start_key_fetch_that_fails_once_still_serves_the_first_request() {
-    let cloud = joinchat::sandbox::Cloud::start(
-        joinchat::sandbox::World::demo(),
-        joinchat::sandbox::CloudOptions {
+    let cloud = joinchat_sandbox::Cloud::start(
+        joinchat_sandbox::World::demo(),
+        joinchat_sandbox::CloudOptions {
             listen: crate::helpers::local(),
             app_id: None,
             app_password: None,
@@ -640,7 +640,7 @@ async fn a_cold_start_key_fetch_that_fails_once_still_serves_the_first_request()
 #[tokio::test]
 async fn a_bot_with_a_wrong_password_answers_200_and_posts_nothing() {
     let app = spawn_app_with(
-        joinchat::sandbox::World::demo(),
+        joinchat_sandbox::World::demo(),
         StoreKind::Memory,
         |config| {
             config.app_password = joinchat::config::Secret::new("not-the-password");

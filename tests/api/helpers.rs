@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 
 use joinchat::{
     config::{Config, Secret, StoreConfig, Tunables},
-    sandbox::{Cloud, CloudOptions, World},
     App, AppState,
 };
+use joinchat_sandbox::{Cloud, CloudOptions, World};
 use serde_json::{json, Value};
 use std::sync::Arc;
 

@@ -374,7 +374,7 @@ const FIT_OUT: &str = "chats for opportunity Contoso Coffee fit-out";
 async fn without_the_bot_in_the_chat_the_join_stands_and_the_card_says_no_notice_was_posted() {
     // No Teams app id configured: the bot may not install itself.
     let app = crate::helpers::spawn_app_with(
-        joinchat::sandbox::World::demo(),
+        joinchat_sandbox::World::demo(),
         StoreKind::Memory,
         |config| {
             config.teams_app_id = None;
@@ -453,7 +453,7 @@ async fn dataverse_throttling_is_waited_out_within_the_budget() {
 async fn a_world_whose_tenant_is_a_domain_works_end_to_end() {
     let demo = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/src/sandbox/demo.toml"
+        "/../joinchat-sandbox/src/demo.toml"
     ))
     .unwrap();
     let text = demo.replacen(
@@ -462,7 +462,7 @@ async fn a_world_whose_tenant_is_a_domain_works_end_to_end() {
         1,
     );
     assert_ne!(text, demo, "the demo's tenant line was found");
-    let world = joinchat::sandbox::World::parse(&text, "demo.toml").unwrap();
+    let world = joinchat_sandbox::World::parse(&text, "demo.toml").unwrap();
     let app = crate::helpers::spawn_app_with(world, StoreKind::Memory, |_| {}).await;
     let card = the_card(&app, "alex", EXPANSION).await;
     let answer = app

@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use joinchat::sandbox::{CloudUrls, World};
+use joinchat_sandbox::{CloudUrls, World};
 
 use crate::sandbox_helpers::{
     encode, start, start_demo, TestCloud, CONNECTOR_SCOPE, EXPANSION_CHAT,

@@ -1,6 +1,6 @@
 //! Starting a simulated cloud for a test, and talking to it as a bot would.
 
-use joinchat::sandbox::{Cloud, CloudOptions, World};
+use joinchat_sandbox::{Cloud, CloudOptions, World};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 

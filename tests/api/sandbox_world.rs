@@ -1,6 +1,6 @@
 //! The world file: the demo, generated values, and errors that name the line.
 
-use joinchat::sandbox::{Access, Entity, World};
+use joinchat_sandbox::{Access, Entity, World};
 
 const MINIMAL: &str = r#"
 join_chat = ["lead"]

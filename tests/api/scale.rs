@@ -196,7 +196,7 @@ async fn a_memoised_refresh_follows_the_facts_it_was_drawn_from() {
 #[tokio::test]
 async fn one_person_cannot_flood_dataverse_with_commands() {
     let app = spawn_app_with(
-        joinchat::sandbox::World::demo(),
+        joinchat_sandbox::World::demo(),
         StoreKind::Redis,
         |config| {
             config.tunables.actions_per_minute = 3;

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const require = createRequire(path.join(ROOT, "console", "package.json"));
+const require = createRequire(path.join(ROOT, "crates", "joinchat-sandbox", "console", "package.json"));
 const { chromium } = require("playwright-core");
 
 export const ARTIFACTS = path.join(ROOT, "test-artifacts", "e2e");

@@ -22,7 +22,6 @@ pub mod http;
 pub mod join;
 pub mod policy;
 pub mod retry;
-pub mod sandbox;
 pub mod show;
 pub mod store;
 pub mod teams;

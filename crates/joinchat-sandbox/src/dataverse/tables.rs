@@ -5,9 +5,9 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::sandbox::odata::{self, Query};
-use crate::sandbox::world::{Entity, Record, User};
-use crate::sandbox::Shared;
+use crate::odata::{self, Query};
+use crate::world::{Entity, Record, User};
+use crate::Shared;
 
 /// The ids of Dataverse's own rows: the organization, the bot's application
 /// user, the roles, and one Join chat configuration per record type.

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-const INDEX_HTML: &str = include_str!("../../console/index.html");
-const CONSOLE_JS: &str = include_str!("../../console/console.js");
-const CONSOLE_CSS: &str = include_str!("../../console/console.css");
+const INDEX_HTML: &str = include_str!("../console/index.html");
+const CONSOLE_JS: &str = include_str!("../console/console.js");
+const CONSOLE_CSS: &str = include_str!("../console/console.css");
 
 /// Where `npm ci --prefix console` puts Microsoft's renderer.
 const RENDERER: &str = "node_modules/adaptivecards/dist/adaptivecards.min.js";
@@ -83,7 +83,7 @@ fn asset(content_type: &str, body: String) -> HttpResponse {
 /// checkout run from its root), then the one the binary was built from.
 fn console_dirs() -> [PathBuf; 2] {
     [
-        PathBuf::from("console"),
+        PathBuf::from("crates/joinchat-sandbox/console"),
         Path::new(env!("CARGO_MANIFEST_DIR")).join("console"),
     ]
 }
