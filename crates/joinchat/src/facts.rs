@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    dataverse::{Access, DataverseClient, DataverseError, JoinChatSetting, SystemUser},
+    clients::dataverse::{Access, DataverseClient, DataverseError, JoinChatSetting, SystemUser},
+    clients::graph::{GraphClient, GraphError},
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
-    graph::{GraphClient, GraphError},
     store::Store,
 };
 

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use crate::{
     audit::{self, AuditEvent},
     cards::{self, RecordSummary},
-    connector::{ConnectorClient, ConnectorError},
+    clients::connector::{ConnectorClient, ConnectorError},
+    clients::graph::{AddOutcome, GraphError},
     domain::{AadObjectId, ChatId, RecordRef},
     facts::{Facts, FactsError},
-    graph::{AddOutcome, GraphError},
     policy::{self, Decision},
     store::Store,
     teams::OutboundActivity,

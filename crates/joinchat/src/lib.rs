@@ -11,17 +11,15 @@ pub mod auth;
 pub mod bot;
 pub mod card_data;
 pub mod cards;
+pub mod clients;
 pub mod commands;
 pub mod config;
-pub mod connector;
-pub mod dataverse;
 pub mod domain;
 pub mod facts;
-pub mod graph;
 pub mod http;
 pub mod join;
+pub mod metrics;
 pub mod policy;
-pub mod retry;
 pub mod show;
 pub mod store;
 pub mod teams;
@@ -33,12 +31,12 @@ use actix_web::{middleware::from_fn, web, HttpServer};
 use crate::{
     auth::{ChannelAuth, KeySource, TokenSource},
     bot::Bot,
+    clients::connector::ConnectorClient,
+    clients::dataverse::DataverseClient,
+    clients::graph::GraphClient,
     config::Config,
-    connector::ConnectorClient,
-    dataverse::DataverseClient,
     facts::Facts,
-    graph::GraphClient,
-    http::Metrics,
+    metrics::Metrics,
     store::Store,
 };
 

@@ -2,7 +2,6 @@
 //! refusals become statuses. Only this module knows actix-web.
 
 mod messages;
-pub mod metrics;
 
 use std::{sync::Arc, time::Instant};
 
@@ -16,8 +15,6 @@ use actix_web::{
 use serde_json::json;
 
 use crate::{auth::AuthFailure, AppState};
-
-pub use metrics::Metrics;
 
 /// The route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -16,8 +16,8 @@ use url::Url;
 
 use crate::{
     auth::TokenSource,
+    clients::retry::{self, CallError},
     domain::{AadObjectId, ChatId, EntityType, RecordId, RecordRef},
-    retry::{self, CallError},
 };
 
 #[derive(Debug, thiserror::Error)]

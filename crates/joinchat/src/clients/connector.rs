@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{outbound::CONNECTOR_SCOPE, TokenError, TokenSource},
-    retry::{self, CallError},
+    clients::retry::{self, CallError},
     teams::OutboundActivity,
 };
 

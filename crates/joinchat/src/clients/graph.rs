@@ -13,8 +13,8 @@ use url::Url;
 
 use crate::{
     auth::{outbound::GRAPH_SCOPE, TokenSource},
+    clients::retry::{self, CallError},
     domain::{AadObjectId, ChatId},
-    retry::{self, CallError},
 };
 
 /// Graph's way of saying "share the entire chat history".
