@@ -19,6 +19,7 @@ pub mod facts;
 pub mod http;
 pub mod join;
 pub mod metrics;
+pub mod permissions;
 pub mod policy;
 pub mod show;
 pub mod store;
