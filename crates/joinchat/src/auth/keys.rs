@@ -130,6 +130,28 @@ impl KeySource {
         });
     }
 
+    /// True once a key set has been fetched (a later failed refresh keeps it).
+    pub fn is_loaded(&self) -> bool {
+        self.read().fetched_at.is_some()
+    }
+
+    /// Fetches the keys when none were ever fetched: one attempt, single
+    /// flight, under the same failure backoff as requests, waited for at most
+    /// `wait` (a slow fetch goes on in the background). True when loaded.
+    pub async fn ensure_loaded(&self, wait: Duration) -> bool {
+        if self.is_loaded() {
+            return true;
+        }
+        let this = self.clone();
+        let attempt = tokio::spawn(async move {
+            if let Err(error) = this.refresh_once(None).await {
+                tracing::debug!(%error, "signing keys still not loaded");
+            }
+        });
+        let _ = tokio::time::timeout(wait, attempt).await;
+        self.is_loaded()
+    }
+
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
