@@ -6,6 +6,7 @@ mod cards;
 mod cli;
 mod front_door;
 mod join;
+mod observability;
 mod package;
 mod sandbox_connector;
 mod sandbox_control;

@@ -115,8 +115,8 @@ fn the_package_holds_a_filled_in_manifest_and_icons_of_the_right_sizes() {
     assert_eq!(info.color_type, png::ColorType::Rgba);
     let pixels = &pixels[..info.buffer_size()];
     let alphas: Vec<u8> = pixels.chunks(4).map(|p| p[3]).collect();
-    assert!(alphas.iter().any(|a| *a == 0), "a transparent background");
-    assert!(alphas.iter().any(|a| *a == 255), "a drawn outline");
+    assert!(alphas.contains(&0), "a transparent background");
+    assert!(alphas.contains(&255), "a drawn outline");
     assert!(
         pixels
             .chunks(4)
@@ -168,4 +168,16 @@ fn ids_that_are_not_guids_are_refused_naming_the_flag() {
         "nothing written"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The README's production walk-through names every permission the app
+/// registration and the package ask for.
+#[test]
+fn the_readme_names_every_permission_the_app_needs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let graph = joinchat::permissions::graph_permission_names();
+    for name in graph.chain(joinchat::permissions::RSC_PERMISSIONS.iter().copied()) {
+        assert!(readme.contains(&format!("`{name}`")), "README lacks {name}");
+    }
 }
