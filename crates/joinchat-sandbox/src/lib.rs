@@ -36,8 +36,10 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
+pub use control::ActivityRequest;
 pub use entra::ChannelIssuer;
 pub use state::{Call, Service};
 pub use world::{Access, Chat, Connection, Entity, Record, User, World, WorldError, WorldMessage};
@@ -238,6 +240,13 @@ impl Cloud {
     /// The Bot Framework channel issuer, for tests that forge tokens.
     pub fn channel_issuer(&self) -> ChannelIssuer {
         self.shared.channel.clone()
+    }
+
+    /// The activity the simulated Teams would send for `request` as the world
+    /// user `key` (the same envelope `say` and `invoke` send), not sent.
+    pub fn activity(&self, key: &str, request: ActivityRequest) -> Result<Value, String> {
+        control::activity_for(&self.shared, key, request)
+            .map_err(|_| format!("no user {key:?} or no such chat in this world"))
     }
 
     /// Every call the simulated services received, oldest first.

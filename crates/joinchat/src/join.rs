@@ -17,12 +17,9 @@ use crate::{
     domain::{AadObjectId, ChatId, RecordRef},
     facts::{Facts, FactsError},
     policy::{self, Decision},
-    store::Store,
+    store::{keys, Store},
     teams::OutboundActivity,
 };
-
-/// How long a join may hold its lock; longer than any join takes.
-const LOCK_TTL: Duration = Duration::from_secs(20);
 
 /// Who wants to join what, as re-derived from the invoke.
 pub struct JoinRequest<'a> {
@@ -129,15 +126,11 @@ impl Joiner {
             }
         }
 
-        let lock_key = format!(
-            "lock:join:{}:{}",
-            request.chat.as_str(),
-            request.user.as_str()
-        );
+        let lock_key = keys::join_lock(request.chat, request.user);
         let lock_token = uuid::Uuid::new_v4().to_string();
         let locked = match self
             .store
-            .set_if_absent(&lock_key, &lock_token, LOCK_TTL)
+            .set_if_absent(&lock_key, &lock_token, keys::JOIN_LOCK_TTL)
             .await
         {
             Ok(true) => true,

@@ -11,7 +11,7 @@
 //!
 //! Asks are rate-limited per person and chat (or record type) for an hour.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,15 +26,9 @@ use crate::{
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
     facts::{Facts, FactsError},
     show::{Answer, Viewer},
-    store::Store,
+    store::{keys, Store},
     teams::OutboundActivity,
 };
-
-const ASK_WINDOW: Duration = Duration::from_secs(3600);
-const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-const ROLE_TTL: Duration = Duration::from_secs(60);
-/// People the bot has talked with 1:1, to reach them proactively.
-const REFERENCE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// Where to reach a person 1:1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,7 +69,7 @@ impl Admins {
 
     /// Whether this person holds the admin role (cached briefly).
     pub async fn is_admin(&self, viewer: &Viewer, deadline: Instant) -> Result<bool, FactsError> {
-        let key = format!("role:{}", viewer.aad.as_str());
+        let key = keys::role(&viewer.aad);
         if let Ok(Some(cached)) = self.store.get(&key).await {
             return Ok(cached == "1");
         }
@@ -94,7 +88,7 @@ impl Admins {
             .await?;
         if let Err(error) = self
             .store
-            .set(&key, if admin { "1" } else { "0" }, ROLE_TTL)
+            .set(&key, if admin { "1" } else { "0" }, keys::ROLE_TTL)
             .await
         {
             tracing::warn!(%error, "role not cached");
@@ -174,25 +168,25 @@ impl Admins {
 
     /// Remembers how to reach someone 1:1 (from their personal conversation).
     pub async fn remember(&self, aad: &AadObjectId, reference: &ConversationRef) {
-        let key = format!("ref:{}", aad.as_str());
+        let key = keys::conversation_ref(aad.as_str());
         let value = serde_json::to_string(reference).unwrap_or_default();
-        if let Err(error) = self.store.set(&key, &value, REFERENCE_TTL).await {
+        if let Err(error) = self.store.set(&key, &value, keys::REFERENCE_TTL).await {
             tracing::warn!(%error, "conversation reference not kept");
         }
     }
 
     pub async fn forget(&self, aad: &AadObjectId) {
-        if let Err(error) = self.store.delete(&format!("ref:{}", aad.as_str())).await {
+        if let Err(error) = self
+            .store
+            .delete(&keys::conversation_ref(aad.as_str()))
+            .await
+        {
             tracing::warn!(%error, "conversation reference not dropped");
         }
     }
 
     async fn reference(&self, aad: &str) -> Option<ConversationRef> {
-        let raw = self
-            .store
-            .get(&format!("ref:{}", aad.to_ascii_lowercase()))
-            .await
-            .ok()??;
+        let raw = self.store.get(&keys::conversation_ref(aad)).await.ok()??;
         serde_json::from_str(&raw).ok()
     }
 
@@ -260,7 +254,7 @@ impl Admins {
         if target.has_member(&viewer.aad) {
             return Ok(Answer::Text("You're a member of that chat already.".into()));
         }
-        let once_key = format!("ask:member:{}:{}", chat.as_str(), viewer.aad.as_str());
+        let once_key = keys::ask_member_once(chat, &viewer.aad);
         if !self.first_ask(&once_key).await {
             audit::record(&self.store, audit("refused", "rate_limited")).await;
             return Ok(Answer::Card(cards::request_sent(
@@ -304,9 +298,9 @@ impl Admins {
         let stored = self
             .store
             .set(
-                &request_key(&request_id),
+                &keys::request(&request_id),
                 &serde_json::to_string(&request).unwrap_or_default(),
-                REQUEST_TTL,
+                keys::REQUEST_TTL,
             )
             .await;
         if let Err(error) = stored {
@@ -335,7 +329,7 @@ impl Admins {
             .get("request")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let request = match self.store.get(&request_key(request_id)).await {
+        let request = match self.store.get(&keys::request(request_id)).await {
             Ok(Some(raw)) => serde_json::from_str::<JoinRequestRecord>(&raw).ok(),
             Ok(None) => None,
             Err(error) => {
@@ -391,7 +385,7 @@ impl Admins {
                 Err(error) => return Ok(graph_trouble(error)),
             }
         };
-        let _ = self.store.delete(&request_key(request_id)).await;
+        let _ = self.store.delete(&keys::request(request_id)).await;
         let record = RecordRef {
             entity: request.entity,
             id: match crate::domain::RecordId::parse(&request.record_id) {
@@ -469,11 +463,7 @@ impl Admins {
         deadline: Instant,
     ) -> Result<Answer, FactsError> {
         let audit = type_event("ask_admin", viewer, entity);
-        let once_key = format!(
-            "ask:admin:{}:{}",
-            entity.logical_name(),
-            viewer.aad.as_str()
-        );
+        let once_key = keys::ask_admin_once(entity, &viewer.aad);
         if !self.first_ask(&once_key).await {
             audit::record(&self.store, audit("refused", "rate_limited")).await;
             return Ok(Answer::Card(cards::request_sent(
@@ -550,7 +540,7 @@ impl Admins {
     /// ask goes through: a repeated ask is a nuisance, a lost one is worse.
     async fn first_ask(&self, key: &str) -> bool {
         self.store
-            .set_if_absent(key, "1", ASK_WINDOW)
+            .set_if_absent(key, "1", keys::ASK_WINDOW)
             .await
             .unwrap_or(true)
     }
@@ -613,10 +603,6 @@ fn type_event<'a>(
         reason,
         ..AuditEvent::default()
     }
-}
-
-fn request_key(id: &str) -> String {
-    format!("request:{id}")
 }
 
 fn capitalised(word: &str) -> String {

@@ -25,15 +25,12 @@ use crate::{
     metrics::Metrics,
     policy::Decision,
     show::{self, Answer, CardOptions, Marks, Resolution, Viewer},
-    store::Store,
+    store::{keys, Store},
     teams::{
         Activity, ActivityType, AdaptiveCardInvoke, InvokeResponse, OutboundActivity,
         ADAPTIVE_CARD_ACTION,
     },
 };
-
-/// Teams redelivers for a while; remember ids a little longer than that.
-const SEEN_TTL: Duration = Duration::from_secs(600);
 
 /// What the HTTP layer answers once the bot is done.
 #[derive(Debug)]
@@ -182,8 +179,8 @@ impl Bot {
         let minute = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs() / 60);
-        let key = format!("rate:{}:{minute}", viewer.aad.as_str());
-        match self.store.increment(&key, Duration::from_secs(60)).await {
+        let key = keys::rate(&viewer.aad, minute);
+        match self.store.increment(&key, keys::RATE_WINDOW).await {
             Ok(count) => count <= self.actions_per_minute,
             Err(_) => true,
         }
@@ -194,7 +191,11 @@ impl Bot {
         let Some(id) = activity.id.as_deref().filter(|id| !id.is_empty()) else {
             return true;
         };
-        match self.store.set_if_absent(&seen_key(id), "1", SEEN_TTL).await {
+        match self
+            .store
+            .set_if_absent(&keys::seen(id), "1", keys::SEEN_TTL)
+            .await
+        {
             Ok(first) => first,
             Err(error) => {
                 // Without the store we can't dedupe; answering twice beats
@@ -207,7 +208,7 @@ impl Bot {
 
     async fn forget_seen(&self, activity: &Activity) {
         if let Some(id) = activity.id.as_deref() {
-            if let Err(error) = self.store.delete(&seen_key(id)).await {
+            if let Err(error) = self.store.delete(&keys::seen(id)).await {
                 tracing::warn!(%error, "could not clear the dedupe mark");
             }
         }
@@ -796,10 +797,6 @@ const LOCKED_NOT_CONNECTED: &str =
     "This chat isn't connected to that record, so it can't be joined from here.";
 const LOCKED_NOT_YOURS: &str =
     "This card was made for someone else. Ask the bot for your own view of the record.";
-
-fn seen_key(activity_id: &str) -> String {
-    format!("seen:{activity_id}")
-}
 
 fn busy(error: FactsError) -> (Answer, &'static str) {
     tracing::warn!(%error, "could not read the facts");
