@@ -574,18 +574,14 @@ async fn signing_keys_are_refreshed_periodically() {
     panic!("no periodic refresh: {} fetches", issuer.jwks_fetches());
 }
 
+/// Verbs are one enum, so every verb the cards emit has a handler (the
+/// compiler checks it); what is left to check is a verb no card emits.
 #[tokio::test]
-async fn every_card_verb_has_a_handler() {
+async fn an_unknown_card_verb_is_refused() {
     let app = spawn_app(StoreKind::Memory).await;
-    for verb in joinchat::cards::VERBS {
-        let answer = app.invoke("alex", verb, &json!({})).await;
-        assert_eq!(answer["status"], 200, "{verb}");
-        assert_ne!(
-            answer["body"]["value"]["code"], "UnknownVerb",
-            "{verb}: {answer}"
-        );
-    }
     let unknown = app.invoke("alex", "no_such_verb", &json!({})).await;
+    assert_eq!(unknown["status"], 200);
+    assert_eq!(unknown["body"]["statusCode"], 400);
     assert_eq!(unknown["body"]["value"]["code"], "UnknownVerb");
 }
 

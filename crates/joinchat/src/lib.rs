@@ -5,15 +5,17 @@
 //! listener; `joinchat serve`, `joinchat sandbox` and the tests all start the
 //! bot through it. See ARCHITECTURE.md for the map.
 
+pub mod actions;
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bot;
-pub mod card_data;
+
 pub mod cards;
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod facts;
 pub mod http;
