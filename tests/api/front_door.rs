@@ -435,18 +435,36 @@ async fn a_duplicate_activity_is_answered_once_with_redis() {
 #[tokio::test]
 async fn a_rejected_request_writes_nothing_to_redis() {
     let app = spawn_app(StoreKind::Redis).await;
+    let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{}*", app.redis_prefix.as_deref().unwrap());
+    let keys = || {
+        let mut command = redis::cmd("KEYS");
+        command.arg(&pattern);
+        let mut connection = connection.clone();
+        async move {
+            command
+                .query_async::<Vec<String>>(&mut connection)
+                .await
+                .unwrap()
+        }
+    };
     let mut activity = app.message("help");
     activity["serviceUrl"] = json!("https://attacker.example/");
     refused(&app, &activity, bearer(&app.token()), 401).await;
-    let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let pattern = format!("{}*", app.redis_prefix.as_deref().unwrap());
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(pattern)
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    assert!(keys.is_empty(), "{keys:?}");
+    let after_refusal = keys().await;
+    assert!(after_refusal.is_empty(), "{after_refusal:?}");
+    // The positive control: the same message with its own serviceUrl is
+    // accepted and leaves its dedupe mark under this prefix.
+    let accepted = app
+        .post_activity(&app.message("help"), Some(&app.token()))
+        .await;
+    assert_eq!(accepted.status(), 200);
+    let after_accepting = keys().await;
+    assert!(
+        after_accepting.iter().any(|key| key.contains("seen:")),
+        "{after_accepting:?}"
+    );
 }
 
 #[tokio::test]

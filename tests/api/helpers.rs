@@ -18,6 +18,18 @@ pub enum StoreKind {
     Redis,
 }
 
+impl StoreKind {
+    /// The store a test gets: as asked, except that `JOINCHAT_TEST_STORE=redis`
+    /// runs the tests that ask for the in-process store on Redis too, so
+    /// that CI runs every test on both stores.
+    pub fn effective(self) -> StoreKind {
+        match std::env::var("JOINCHAT_TEST_STORE").as_deref() {
+            Ok("redis") => StoreKind::Redis,
+            _ => self,
+        }
+    }
+}
+
 pub struct TestApp {
     pub bot_url: String,
     pub cloud: Cloud,
@@ -153,7 +165,7 @@ pub async fn spawn_app_with(
 pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     init_test_logging();
     let redis_prefix =
-        (store == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+        (store.effective() == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
     let mut config = test_config(&cloud, redis_prefix.clone());
     tweak(&mut config);
     let app = App::build(config).await.expect("the bot starts");

@@ -1,5 +1,5 @@
 //! Who sees what of a connected chat: a pure function from the facts about one user, one
-//! record and one chat to a decision, following the behaviour table in DESIGN.md.
+//! record and one chat to a decision, following the behaviour table in docs/behaviour.md.
 //!
 //! This module must not fetch the facts (no I/O, no store, no clock): callers gather them and
 //! every rule stays a row of a test table.

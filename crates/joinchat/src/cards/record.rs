@@ -1,7 +1,7 @@
 //! The views of one record's connected chats: the list with each chat's state for the viewer,
 //! "no connected chats", the choice between several matching records, and "try again".
 //!
-//! Wording follows DESIGN.md's behaviour table. These builders must not decide anything: the
+//! Wording follows the behaviour table of docs/behaviour.md. These builders must not decide anything: the
 //! caller passes each chat's decision and has already left out what the viewer may not see
 //! (a `Hidden` chat that slips through is still skipped).
 
