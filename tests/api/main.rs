@@ -16,6 +16,7 @@ mod sandbox_faults;
 mod sandbox_graph;
 mod sandbox_world;
 mod scale;
+mod tidy;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
