@@ -5,6 +5,7 @@ mod admin;
 mod cards;
 mod cli;
 mod front_door;
+mod group_chat;
 mod join;
 mod observability;
 mod package;

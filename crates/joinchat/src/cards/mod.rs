@@ -12,7 +12,7 @@ pub mod text;
 mod validate;
 
 pub use admin::{ask_admin_request, ask_answered, ask_to_join, request_sent, settings};
-pub use record::{choose_record, no_chats, record_chats, text_card, try_again};
+pub use record::{choose_record, no_chats, record_chats, shared_look, text_card, try_again};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
 /// The Teams-specific rules every card must keep; only tests check them.
 #[cfg(any(test, feature = "test-support"))]
@@ -249,7 +249,7 @@ mod tests {
         ];
         let user_ids = vec!["29:a".to_owned(); 3];
         let retry = CardAction::Refresh {
-            record: record.record.clone(),
+            target: crate::actions::Target::Record(record.record.clone()),
         };
         vec![
             (
