@@ -229,6 +229,7 @@ pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
         admin_role: "System Administrator".into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
+        playground: false,
         tunables: Tunables::default(),
     }
 }
