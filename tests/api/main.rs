@@ -7,6 +7,7 @@ mod cli;
 mod front_door;
 mod join;
 mod playground;
+mod playground_cli;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;
