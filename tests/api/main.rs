@@ -5,6 +5,7 @@ mod admin;
 mod cards;
 mod cli;
 mod front_door;
+mod group_chat;
 mod join;
 mod playground;
 mod playground_cli;
@@ -16,6 +17,7 @@ mod sandbox_faults;
 mod sandbox_graph;
 mod sandbox_world;
 mod scale;
+mod tidy;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]

@@ -10,10 +10,9 @@ use std::sync::Arc;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
-use super::Refusal;
+use super::{answered, Refusal};
 use crate::{
     auth::{local, AuthFailure, LocalConnectors, VerifiedCaller},
-    bot::Reply,
     teams::Activity,
     AppState,
 };
@@ -100,14 +99,7 @@ pub async fn post(
         return Err(Refusal::OtherTenant);
     }
 
-    let reply = state.bot.handle(activity).await;
-    Ok(match reply {
-        Reply::Accepted => HttpResponse::Ok().finish(),
-        Reply::Invoke(body) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(body),
-        Reply::Unavailable => return Err(Refusal::Unavailable),
-    })
+    answered(state.bot.handle(activity).await)
 }
 
 /// Counts and logs an authentication failure (never the token), and turns it
