@@ -3,7 +3,8 @@
 // talks to `joinchat sandbox --playground`, and Debian's Chromium drives the
 // Playground's own web page: `help` → the help answer; the join command →
 // the card → Join → "You joined", the member added in the simulated Graph,
-// and the bot's notice in the Playground's group chat (the world's deal room).
+// and the bot's notice in the Playground's group chat (the world's deal room);
+// there, an @mention → the shared card → Show my view → the viewer's own view.
 // Every wait is bounded. Screenshots and logs land in test-artifacts/playground/.
 
 import { test, before, after } from "node:test";
@@ -110,6 +111,28 @@ function straceWorks() {
 
 const world = {};
 
+/**
+ * The Playground's own page in a fresh browser context, once it has loaded
+ * the mock tenant and reached the bot. The page asks a CDN for fonts: every
+ * request off loopback is aborted (and listed in `blocked`).
+ */
+async function openPlayground() {
+  const context = await run.browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const blocked = [];
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (LOOPBACK.has(url.hostname)) return route.continue();
+    blocked.push(url.origin);
+    return route.abort();
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  await page.goto(world.playgroundUrl);
+  await page.getByText("Configuration file is loaded from").first().waitFor();
+  await page.getByText("Connected.", { exact: true }).first().waitFor();
+  return { page, context, blocked };
+}
+
 before(async () => {
   assert.ok(PLAYGROUND_CLI && existsSync(PLAYGROUND_CLI), "run through scripts/playground-test, which unpacks the Playground");
   run.dir = mkdtempSync(path.join(tmpdir(), "joinchat-playground-"));
@@ -168,21 +191,7 @@ test("the sandbox wrote the Playground's mock tenant with the world's people", (
 });
 
 test("in Microsoft's own client: help, then join chat → Join → You joined", { timeout: 120_000 }, async () => {
-  const context = await run.browser.newContext({ viewport: { width: 1400, height: 900 } });
-  // The Playground's page asks a CDN for fonts; nothing leaves this machine.
-  const blocked = [];
-  await context.route("**/*", (route) => {
-    const url = new URL(route.request().url());
-    if (LOOPBACK.has(url.hostname)) return route.continue();
-    blocked.push(url.origin);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  await page.goto(world.playgroundUrl);
-  // The Playground logs that it loaded our mock tenant and reached the bot.
-  await page.getByText("Configuration file is loaded from").first().waitFor();
-  await page.getByText("Connected.", { exact: true }).first().waitFor();
+  const { page, context, blocked } = await openPlayground();
   const composer = page.locator('[data-lexical-editor="true"]');
   const send = async (text) => {
     await composer.click();
@@ -224,6 +233,27 @@ test("in Microsoft's own client: help, then join chat → Join → You joined", 
   await screenshot(page, "playground-05-notice-in-the-group-chat");
 
   assert.ok(blocked.every((origin) => origin.startsWith("https://res-1.cdn.office.net")), `only the font CDN was asked for: ${blocked}`);
+  await context.close();
+});
+
+test("in the Playground's group chat, an @mention gets the shared card and Show my view the viewer's own", { timeout: 90_000 }, async () => {
+  // Runs after the join above: alex is now a member of the deal room.
+  const { page, context } = await openPlayground();
+  await page.getByRole("treeitem", { name: DEAL_ROOM.topic }).click();
+  // Bots in group chats hear only what @mentions them; the Playground's composer offers the mention.
+  await page.locator('[data-lexical-editor="true"]').click();
+  await page.keyboard.type("@joinch");
+  await page.getByText("joinchat", { exact: true }).last().click();
+  await page.keyboard.type(" join chat for lead Contoso Coffee expansion");
+  await page.keyboard.press("Enter");
+  const show = page.getByRole("button", { name: "Show my view" }).last();
+  await show.waitFor();
+  const shared = page.locator(".ac-adaptiveCard").last();
+  assert.ok(!(await shared.innerText()).includes(DEAL_ROOM.topic), "the shared card names no chat of the record");
+  await screenshot(page, "playground-06-group-chat-shared-card");
+  await show.click();
+  await page.getByText("You're a member").first().waitFor({ timeout: 30_000 });
+  await screenshot(page, "playground-07-group-chat-my-view");
   await context.close();
 });
 
