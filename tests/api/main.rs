@@ -9,6 +9,8 @@ mod group_chat;
 mod join;
 mod observability;
 mod package;
+mod playground;
+mod playground_cli;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;

@@ -8,6 +8,8 @@
 mod healthcheck;
 mod package;
 #[cfg(feature = "sandbox")]
+mod playground;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -75,6 +77,12 @@ pub(crate) struct SandboxArgs {
     /// World file (TOML); default: the built-in Contoso demo world.
     #[arg(long)]
     pub(crate) world: Option<PathBuf>,
+    /// Anonymous local mode for Microsoft 365 Agents Playground (README: "Microsoft's own client").
+    #[arg(long)]
+    pub(crate) playground: bool,
+    /// The world user the Playground's current user is (default: the world's first user).
+    #[arg(long, value_name = "KEY", requires = "playground")]
+    pub(crate) playground_user: Option<String>,
 }
 
 fn main() {
