@@ -98,8 +98,10 @@ impl App {
         );
         let metrics = Metrics::new();
         let connector = ConnectorClient::new(http.clone(), tokens.clone());
-        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url);
-        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url);
+        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url)
+            .counting_refusals(metrics.setup_refusals.clone());
+        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url)
+            .counting_refusals(metrics.setup_refusals.clone());
         let facts = Facts::new(store.clone(), dataverse, graph);
         let bot = Bot::new(&config, store.clone(), connector, facts, metrics.clone());
         let state = Arc::new(AppState {

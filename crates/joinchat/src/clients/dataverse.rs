@@ -5,6 +5,11 @@
 //! Reads that must respect the seller's own record security (finding records
 //! by name) impersonate the seller with `CallerObjectId`; access rights come
 //! from `RetrievePrincipalAccess`.
+//!
+//! A 403 on the application's own read is a setup problem (its application
+//! user lacks a privilege): logged with Dataverse's message and counted
+//! (`joinchat_setup_refusals_total`). Impersonating, a 403 only means the
+//! seller may not read it.
 
 use std::time::Instant;
 
@@ -26,6 +31,9 @@ pub enum DataverseError {
     Call(#[from] CallError),
     #[error("Dataverse answered {0}")]
     Status(u16),
+    /// 403 to the application itself: its application user lacks a privilege.
+    #[error("Dataverse refused the application user: {0}")]
+    Forbidden(String),
     #[error("Dataverse answered a document of an unexpected shape")]
     Shape,
 }
@@ -72,7 +80,36 @@ pub struct DataverseClient {
     tokens: TokenSource,
     api: String,
     scope: String,
+    /// `joinchat_setup_refusals_total`, when the app counts them.
+    refusals: Option<prometheus::IntCounterVec>,
 }
+
+/// At most this many records come back from one name search.
+pub const SEARCH_PAGE: usize = 50;
+
+/// `WhoAmI`: who the application user is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WhoAmI {
+    pub user_id: String,
+    pub business_unit_id: String,
+    pub organization_id: String,
+}
+
+/// The tables the bot reads, for `joinchat doctor`: (table, entity set, primary key).
+pub const TABLES_READ: &[(&str, &str, &str)] = &[
+    ("systemuser", "systemusers", "systemuserid"),
+    (
+        "msdyn_teamschatassociation",
+        "msdyn_teamschatassociations",
+        "msdyn_teamschatassociationid",
+    ),
+    (
+        "msdyn_entitylinkchatconfiguration",
+        "msdyn_entitylinkchatconfigurations",
+        "msdyn_entitylinkchatconfigurationid",
+    ),
+];
 
 /// Characters escaped inside a path segment or query value.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
@@ -90,7 +127,37 @@ impl DataverseClient {
             tokens,
             api: format!("{org}/api/data/v9.2/"),
             scope: format!("{org}/.default"),
+            refusals: None,
         }
+    }
+
+    /// Counts every refusal of the application user in `counter`.
+    pub fn counting_refusals(mut self, counter: prometheus::IntCounterVec) -> DataverseClient {
+        self.refusals = Some(counter);
+        self
+    }
+
+    /// The scope of the organisation's token (`{org}/.default`).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// `WhoAmI`: the application user, or why Dataverse refused it.
+    pub async fn who_am_i(&self, deadline: Instant) -> DataverseResult<WhoAmI> {
+        self.get("WhoAmI", None, deadline)
+            .await?
+            .ok_or(DataverseError::Status(404))
+    }
+
+    /// Reads one row of `set` as the application (`$top=1`): `Ok` when the
+    /// application user may read the table.
+    pub async fn can_read(&self, set: &str, key: &str, deadline: Instant) -> DataverseResult<()> {
+        let path = format!("{set}?$select={key}&$top=1");
+        let _: Collection<Value> = self
+            .get(&path, None, deadline)
+            .await?
+            .ok_or(DataverseError::Status(404))?;
+        Ok(())
     }
 
     /// The seller's `systemuser`, from their Entra object id.
@@ -140,8 +207,9 @@ impl DataverseClient {
         Ok(row.and_then(|row| table.row(&row)))
     }
 
-    /// Records of a type whose name contains `text` (ignoring case) that the
-    /// seller can read: the query runs as the seller.
+    /// Up to [`SEARCH_PAGE`] records of a type whose name contains `text`
+    /// literally (ignoring case) that the seller can read: the query runs as
+    /// the seller.
     pub async fn find_records(
         &self,
         entity: EntityType,
@@ -150,13 +218,37 @@ impl DataverseClient {
         deadline: Instant,
     ) -> DataverseResult<Vec<RecordRow>> {
         let table = Table::of(entity);
-        let literal = text.replace('\'', "''");
+        let filter = format!("contains({},'{}')", table.name, like_literal(text));
+        self.records_where(&table, &filter, as_user, deadline).await
+    }
+
+    /// Records of a type named exactly `name` (ignoring case) that the seller
+    /// can read: what a search finds first, however many names contain it.
+    pub async fn records_named(
+        &self,
+        entity: EntityType,
+        name: &str,
+        as_user: &AadObjectId,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<RecordRow>> {
+        let table = Table::of(entity);
+        let filter = format!("{} eq '{}'", table.name, name.replace('\'', "''"));
+        self.records_where(&table, &filter, as_user, deadline).await
+    }
+
+    async fn records_where(
+        &self,
+        table: &Table,
+        filter: &str,
+        as_user: &AadObjectId,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<RecordRow>> {
         let path = format!(
-            "{}?$select={},{}&$filter={}&$top=50",
+            "{}?$select={},{}&$filter={}&$top={SEARCH_PAGE}",
             table.set,
             table.id,
             table.name,
-            encode(&format!("contains({},'{}')", table.name, literal))
+            encode(filter)
         );
         let rows: Collection<Value> = self
             .get(&path, Some(as_user), deadline)
@@ -396,9 +488,62 @@ impl DataverseClient {
             )),
             StatusCode::NOT_FOUND => Ok(None),
             StatusCode::FORBIDDEN if as_user.is_some() => Ok(None),
+            StatusCode::FORBIDDEN => Err(self.refused(path, response).await),
             status => Err(DataverseError::Status(status.as_u16())),
         }
     }
+
+    /// The application user was refused: logged with Dataverse's words (they
+    /// name the missing privilege) and counted.
+    async fn refused(&self, path: &str, response: reqwest::Response) -> DataverseError {
+        #[derive(Deserialize)]
+        struct Body {
+            error: Detail,
+        }
+        #[derive(Deserialize)]
+        struct Detail {
+            #[serde(default)]
+            message: String,
+        }
+        let message = response
+            .json::<Body>()
+            .await
+            .map(|body| body.error.message)
+            .unwrap_or_default();
+        // The table (or function) asked for, without ids or query.
+        let what = path
+            .split(['?', '(', '/'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(counter) = &self.refusals {
+            counter.with_label_values(&["dataverse", &what]).inc();
+        }
+        tracing::warn!(
+            table = %what,
+            %message,
+            "Dataverse refused the bot's application user: its security role lacks a privilege; `joinchat doctor` checks the tables it reads"
+        );
+        DataverseError::Forbidden(message)
+    }
+}
+
+/// `text` as a literal inside `contains()`, which Dataverse runs as SQL's
+/// `LIKE`: its wildcards `%`, `_` and `[` are bracketed (`[%]`, `[_]`, `[[]`;
+/// Power Apps docs, "Use wildcard characters in conditions for string
+/// values"), and a quote is doubled for OData.
+pub fn like_literal(text: &str) -> String {
+    let mut literal = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => literal.push_str("[%]"),
+            '_' => literal.push_str("[_]"),
+            '[' => literal.push_str("[[]"),
+            '\'' => literal.push_str("''"),
+            other => literal.push(other),
+        }
+    }
+    literal
 }
 
 /// Where a record type lives in Dataverse.
@@ -433,4 +578,25 @@ impl Table {
 
 fn encode(text: &str) -> String {
     utf8_percent_encode(text, QUERY).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_literal;
+
+    #[test]
+    fn wildcards_and_quotes_are_made_literal() {
+        #[rustfmt::skip]
+        let table = [
+            ("Contoso", "Contoso"),
+            ("100% Acme", "100[%] Acme"),
+            ("Acme_2024", "Acme[_]2024"),
+            ("[Beta] Acme", "[[]Beta] Acme"),
+            ("O'Brien", "O''Brien"),
+            ("%_[]'", "[%][_][[]]''"),
+        ];
+        for (text, literal) in table {
+            assert_eq!(like_literal(text), literal, "{text}");
+        }
+    }
 }
