@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::{
     cards::{self, ChatEntry, RecordCard, RecordSummary},
+    clients::dataverse::{RecordRow, SEARCH_PAGE},
     commands::RecordQuery,
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
     facts::{Facts, FactsError, RecordFacts, View},
@@ -69,11 +70,21 @@ pub async fn resolve(
         RecordQuery::Name(text) => text,
     };
     // The search runs as the seller: records they cannot read never come back.
-    let rows = facts
-        .dataverse()
+    let dataverse = facts.dataverse();
+    let rows = dataverse
         .find_records(entity, text, &viewer.aad, deadline)
         .await?;
-    let exact: Vec<_> = rows
+    // A full page may have left the exact match out: then ask for it by name.
+    let named: Vec<RecordRow>;
+    let exact_from: &[RecordRow] = if rows.len() >= SEARCH_PAGE {
+        named = dataverse
+            .records_named(entity, text.trim(), &viewer.aad, deadline)
+            .await?;
+        &named
+    } else {
+        &rows
+    };
+    let exact: Vec<&RecordRow> = exact_from
         .iter()
         .filter(|row| row.name.trim().eq_ignore_ascii_case(text.trim()))
         .collect();
