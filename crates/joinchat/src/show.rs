@@ -177,6 +177,7 @@ fn entries(
                 member_count: chat.members.len(),
                 decision,
                 open_url,
+                unavailable: chat.unavailable,
             })
         })
         .collect()

@@ -497,6 +497,10 @@ impl Bot {
             .await
         {
             Ok(view) => view,
+            Err(error) if error.is_setup_problem() => {
+                let card = cards::not_set_up();
+                return (invoke_reply(InvokeResponse::card(card)), "not_set_up");
+            }
             Err(error) => {
                 tracing::warn!(%error, "refresh failed");
                 let retry = json!({"entity": record.entity.logical_name(), "record_id": record.id.as_str()});
@@ -559,6 +563,7 @@ impl Bot {
             }
             JoinOutcome::Hidden => "hidden",
             JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
+            JoinOutcome::NotSetUp => "not_set_up",
         };
         (
             self.join_answer(activity, viewer, &chat, &record, outcome, data, deadline)
@@ -597,6 +602,7 @@ impl Bot {
             JoinOutcome::GraphRefused => {
                 return InvokeResponse::card(cards::try_again(GRAPH_REFUSED, None));
             }
+            JoinOutcome::NotSetUp => return InvokeResponse::card(cards::not_set_up()),
             JoinOutcome::NotConnected | JoinOutcome::NotYours => {
                 // Locked, but for no cause of the behaviour table: say which.
                 let decision = Decision::Locked {
@@ -694,6 +700,9 @@ impl Bot {
         };
         match result {
             Ok(answer) => (invoke_answer(answer), "admin"),
+            Err(error) if error.is_setup_problem() => {
+                (InvokeResponse::card(cards::not_set_up()), "not_set_up")
+            }
             Err(error) => {
                 tracing::warn!(%error, verb, "admin action failed");
                 (InvokeResponse::card(cards::try_again(BUSY, None)), "busy")
@@ -728,6 +737,7 @@ impl Bot {
             decision,
             just_joined: false,
             open_url: show::deep_link(chat),
+            unavailable: None,
         };
         InvokeResponse::card(cards::record_chats(&RecordCard {
             record: &summary,
@@ -802,6 +812,10 @@ fn seen_key(activity_id: &str) -> String {
 }
 
 fn busy(error: FactsError) -> (Answer, &'static str) {
+    // A refusal is not busyness: the Graph or Dataverse client logged it.
+    if error.is_setup_problem() {
+        return (Answer::Card(cards::not_set_up()), "not_set_up");
+    }
     tracing::warn!(%error, "could not read the facts");
     (Answer::Card(cards::try_again(BUSY, None)), "busy")
 }

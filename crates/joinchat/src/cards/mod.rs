@@ -7,17 +7,20 @@
 
 mod admin;
 mod record;
+mod setup;
 mod text;
 mod validate;
 
 pub use admin::{ask_admin_request, ask_answered, ask_to_join, request_sent, settings};
 pub use record::{choose_record, no_chats, record_chats, text_card, try_again};
+pub use setup::{not_set_up, NOT_SET_UP};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
 pub use validate::{validate, MAX_CARD_BYTES};
 
 use serde_json::{json, Value};
 
 use crate::domain::{ChatId, RecordRef};
+use crate::facts::ChatProblem;
 use crate::policy::Decision;
 
 /// Every `Action.Execute` verb a card may carry; the bot has a handler for each.
@@ -52,6 +55,8 @@ pub struct ChatEntry {
     pub just_joined: bool,
     /// The Teams deep link that opens the chat.
     pub open_url: String,
+    /// Graph could not describe the chat: shown as unavailable, with why.
+    pub unavailable: Option<ChatProblem>,
 }
 
 /// The chats connected to one record, for one viewer.
@@ -146,6 +151,7 @@ mod test_support {
             just_joined,
             open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
                 .to_owned(),
+            unavailable: None,
         }
     }
 
