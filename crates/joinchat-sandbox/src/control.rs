@@ -405,6 +405,7 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
                 "mri": user.mri,
                 "conversation_id": user.conversation_id,
                 "admin": user.admin,
+                "disabled": user.disabled,
             })
         })
         .collect();
@@ -427,9 +428,14 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
     let chats: Vec<Value> = state
         .chats
         .iter()
-        .map(
-            |chat| json!({"id": chat.id, "topic": chat.topic, "bot_installed": chat.bot_installed}),
-        )
+        .map(|chat| {
+            json!({
+                "id": chat.id,
+                "topic": chat.topic,
+                "bot_installed": chat.bot_installed,
+                "rsc_grants": chat.rsc_grants,
+            })
+        })
         .collect();
     let join_chat: Vec<&str> = state.join_chat.iter().map(|e| e.logical_name()).collect();
     HttpResponse::Ok().json(json!({
@@ -438,6 +444,7 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
         "teams_app_id": shared.teams_app_id,
         "urls": shared.urls,
         "join_chat": join_chat,
+        "graph_permissions": world.app().graph_permissions,
         "users": users,
         "records": records,
         "chats": chats,
