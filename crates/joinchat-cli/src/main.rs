@@ -1,5 +1,6 @@
 //! The `joinchat` binary: parses the command line, sets up logging and runs
-//! the bot (`serve`), the simulated Microsoft cloud (`cloud`) or both wired
+//! the bot (`serve`), checks its configuration against the real services
+//! (`doctor`), the simulated Microsoft cloud (`cloud`) or both wired
 //! together by URL only (`sandbox`). The simulator is built in by the cargo
 //! feature `sandbox` (on by default); production builds leave it out.
 
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run the production bot.
     Serve(ServeArgs),
+    /// Check `serve`'s configuration against the real services (exit 0: all passed).
+    Doctor(ServeArgs),
     /// Run the simulated Microsoft cloud alone (for `serve` or another bot).
     Cloud(CloudArgs),
     /// Run the simulated cloud and the bot together: the whole product, no accounts.
@@ -81,6 +84,11 @@ fn main() {
             Ok(config) => run(serve(config)),
             Err(error) => Err(anyhow::anyhow!("configuration error: {error}")),
         },
+        Command::Doctor(args) => {
+            let report = actix_web::rt::System::new().block_on(joinchat::doctor::run_args(args));
+            print!("{report}");
+            std::process::exit(if report.passed() { 0 } else { 1 });
+        }
         Command::Cloud(args) => simulator(|| run(sandbox::cloud(args))),
         Command::Sandbox(args) => simulator(|| run(sandbox::sandbox(args))),
     };

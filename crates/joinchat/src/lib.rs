@@ -14,6 +14,7 @@ pub mod cards;
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod facts;
 pub mod http;
