@@ -4,8 +4,10 @@
 mod admin;
 mod cards;
 mod cli;
+mod doctor;
 mod front_door;
 mod join;
+mod permissions_agree;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;
@@ -15,6 +17,7 @@ mod sandbox_graph;
 mod sandbox_permissions;
 mod sandbox_world;
 mod scale;
+mod tenant;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
