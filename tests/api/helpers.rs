@@ -7,7 +7,7 @@ use joinchat::{
     config::{Config, Secret, StoreConfig, Tunables},
     App, AppState,
 };
-use joinchat_sandbox::{Cloud, CloudOptions, World};
+use joinchat_sandbox::{ActivityRequest, Cloud, CloudOptions, World};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -16,6 +16,18 @@ use std::sync::Arc;
 pub enum StoreKind {
     Memory,
     Redis,
+}
+
+impl StoreKind {
+    /// The store a test gets: as asked, except that `JOINCHAT_TEST_STORE=redis`
+    /// runs the tests that ask for the in-process store on Redis too, so
+    /// that CI runs every test on both stores.
+    pub fn effective(self) -> StoreKind {
+        match std::env::var("JOINCHAT_TEST_STORE").as_deref() {
+            Ok("redis") => StoreKind::Redis,
+            _ => self,
+        }
+    }
 }
 
 pub struct TestApp {
@@ -153,7 +165,7 @@ pub async fn spawn_app_with(
 pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     init_test_logging();
     let redis_prefix =
-        (store == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+        (store.effective() == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
     let mut config = test_config(&cloud, redis_prefix.clone());
     tweak(&mut config);
     let app = App::build(config).await.expect("the bot starts");
@@ -226,7 +238,7 @@ pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
             None => StoreConfig::Memory,
         },
         allow_emulator: false,
-        admin_role: "System Administrator".into(),
+        admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
         tunables: Tunables::default(),
@@ -248,43 +260,33 @@ impl TestApp {
         self.message_from("alex", text)
     }
 
+    /// A personal-chat message from a world user, as the simulated Teams
+    /// sends it (the sandbox makes the envelope).
     pub fn message_from(&self, key: &str, text: &str) -> Value {
-        let user = self
-            .cloud
-            .world()
-            .users()
-            .iter()
-            .find(|u| u.key == key)
-            .unwrap_or_else(|| panic!("no user {key}"))
-            .clone();
-        json!({
-            "type": "message",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "timestamp": "2026-11-25T10:00:00.000Z",
-            "channelId": "msteams",
-            "serviceUrl": self.service_url(),
-            "from": { "id": user.mri, "name": user.name, "aadObjectId": user.aad_object_id },
-            "conversation": { "id": user.conversation_id, "conversationType": "personal", "tenantId": self.cloud.tenant_id() },
-            "recipient": { "id": format!("28:{}", self.cloud.app_id()), "name": "joinchat" },
-            "text": text,
-            "textFormat": "plain",
-            "locale": "en-US",
-            "channelData": { "tenant": { "id": self.cloud.tenant_id() } },
-        })
+        self.cloud
+            .activity(
+                key,
+                ActivityRequest::Message {
+                    text: text.to_owned(),
+                    chat: None,
+                },
+            )
+            .unwrap()
     }
 
     /// An `adaptiveCard/action` invoke from a world user in their 1:1 chat,
     /// to post directly (the sandbox's `invoke` mints a new id each time).
     pub fn invoke_activity(&self, key: &str, verb: &str, data: &Value) -> Value {
-        let mut activity = self.message_from(key, "");
-        activity["type"] = json!("invoke");
-        activity["name"] = json!("adaptiveCard/action");
-        activity.as_object_mut().unwrap().remove("text");
-        activity["value"] = json!({
-            "action": { "type": "Action.Execute", "id": "action", "verb": verb, "data": data },
-            "trigger": "manual",
-        });
-        activity
+        self.cloud
+            .activity(
+                key,
+                ActivityRequest::Invoke {
+                    verb: verb.to_owned(),
+                    data: data.clone(),
+                    chat: None,
+                },
+            )
+            .unwrap()
     }
 
     /// The world's user with this key.

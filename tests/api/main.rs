@@ -18,6 +18,7 @@ mod sandbox_permissions;
 mod sandbox_world;
 mod scale;
 mod tenant;
+mod tidy;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]

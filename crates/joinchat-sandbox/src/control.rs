@@ -32,6 +32,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/_sandbox")
             .route("/users/{key}/say", web::post().to(say))
             .route("/users/{key}/invoke", web::post().to(invoke))
+            .route("/users/{key}/activity", web::post().to(activity))
             .route("/chats/{chat}", web::get().to(chat))
             .route(
                 "/conversations/{conversation}/activities",
@@ -141,6 +142,62 @@ async fn invoke(
     };
     match outcome.await {
         Ok(answer) => HttpResponse::Ok().json(answer),
+        Err(refusal) => refusal,
+    }
+}
+
+/// What the simulated Teams would send, without sending it.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ActivityRequest {
+    Message {
+        text: String,
+        chat: Option<String>,
+    },
+    Invoke {
+        verb: String,
+        #[serde(default)]
+        data: Value,
+        chat: Option<String>,
+    },
+}
+
+/// The one place the activities the simulated Teams sends are made: `say`
+/// and `invoke` send them; tests and benchmarks that post to the bot
+/// themselves take them from here (`Cloud::activity`, `POST
+/// /_sandbox/users/{key}/activity`), so every client sends the same envelope.
+pub(crate) fn activity_for(
+    shared: &Shared,
+    key: &str,
+    request: ActivityRequest,
+) -> Result<Value, HttpResponse> {
+    let user = user(shared, key)?;
+    Ok(match request {
+        ActivityRequest::Message { text, chat } => {
+            let place = place(shared, user, chat)?;
+            message_activity(shared, user, &place, &text)
+        }
+        ActivityRequest::Invoke { verb, data, chat } => {
+            let place = place(shared, user, chat.clone())?;
+            let request = InvokeRequest {
+                verb,
+                data,
+                chat,
+                reply_to_id: None,
+            };
+            invoke_activity(shared, user, &place, &request)
+        }
+    })
+}
+
+async fn activity(
+    shared: web::Data<Shared>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let made = parse_json(&body).and_then(|request| activity_for(&shared, &key, request));
+    match made {
+        Ok(activity) => HttpResponse::Ok().json(activity),
         Err(refusal) => refusal,
     }
 }

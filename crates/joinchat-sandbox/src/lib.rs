@@ -4,8 +4,9 @@
 //!
 //! The bot must not know it talks to a simulation: the sandbox shares no Rust
 //! types with the bot and meets it only on the wire, answering the requests
-//! `briefs/wire.md` fixes with Microsoft's own JSON. Only `main.rs` and tests
-//! name this module; nothing here imports the bot.
+//! docs/behaviour.md lists (the control API and the simulated services) with
+//! Microsoft's own JSON. Only the `joinchat` binary and tests name this
+//! crate; nothing here imports the bot.
 
 // Handlers stop early by returning the refusal they will answer with; an
 // `HttpResponse` is large, but it is built at most once per request.
@@ -37,8 +38,10 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
+pub use control::ActivityRequest;
 pub use entra::ChannelIssuer;
 pub use permissions::{DEFAULT_GRAPH_PERMISSIONS, TEAMS_APP_RSC_PERMISSIONS};
 pub use state::{Call, Service};
@@ -243,6 +246,13 @@ impl Cloud {
     /// The Bot Framework channel issuer, for tests that forge tokens.
     pub fn channel_issuer(&self) -> ChannelIssuer {
         self.shared.channel.clone()
+    }
+
+    /// The activity the simulated Teams would send for `request` as the world
+    /// user `key` (the same envelope `say` and `invoke` send), not sent.
+    pub fn activity(&self, key: &str, request: ActivityRequest) -> Result<Value, String> {
+        control::activity_for(&self.shared, key, request)
+            .map_err(|_| format!("no user {key:?} or no such chat in this world"))
     }
 
     /// Every call the simulated services received, oldest first.

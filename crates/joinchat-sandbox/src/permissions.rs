@@ -10,8 +10,8 @@
 //! is Graph's own 403.
 //!
 //! The sandbox cannot import the bot, so the two lists below are its own
-//! copies; a black-box test keeps them equal to the bot's
-//! (`joinchat::permissions`) and to the README.
+//! copies; a black-box test keeps them equal to the bot's own list and to
+//! the README.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -32,9 +32,8 @@ pub const DEFAULT_GRAPH_PERMISSIONS: &[&str] = &[
 /// consent to, exactly.
 pub const TEAMS_APP_RSC_PERMISSIONS: &[&str] = &["ChatMember.Read.Chat", "Chat.Manage.Chat"];
 
-/// `GET /chats/{id}`: microsoftgraph/microsoft-graph-docs-contrib
-/// `api-reference/v1.0/includes/permissions/chat-get-permissions.md`
-/// (included by `api-reference/v1.0/api/chat-get.md`).
+/// `GET /chats/{id}`: the table of <https://learn.microsoft.com/graph/api/chat-get>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/includes/permissions/chat-get-permissions.md>.
 pub(crate) const GET_CHAT: &[&str] = &[
     "Chat.ReadBasic.WhereInstalled",
     "Chat.Manage.Chat",
@@ -45,8 +44,8 @@ pub(crate) const GET_CHAT: &[&str] = &[
     "ChatSettings.ReadWrite.Chat",
 ];
 
-/// `GET /chats/{id}/members`: `…/includes/permissions/chat-list-members-permissions.md`
-/// (included by `api-reference/v1.0/api/chat-list-members.md`).
+/// `GET /chats/{id}/members`: <https://learn.microsoft.com/graph/api/chat-list-members>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/includes/permissions/chat-list-members-permissions.md>.
 pub(crate) const LIST_MEMBERS: &[&str] = &[
     "ChatMember.Read.All",
     "Chat.Manage.Chat",
@@ -57,8 +56,8 @@ pub(crate) const LIST_MEMBERS: &[&str] = &[
     "ChatMember.ReadWrite.All",
 ];
 
-/// `POST /chats/{id}/members`: `…/includes/permissions/chat-post-members-permissions.md`
-/// (included by `api-reference/v1.0/api/chat-post-members.md`).
+/// `POST /chats/{id}/members`: <https://learn.microsoft.com/graph/api/chat-post-members>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/includes/permissions/chat-post-members-permissions.md>.
 pub(crate) const ADD_MEMBER: &[&str] = &[
     "Chat.Manage.Chat",
     "Chat.ReadWrite.All",
@@ -66,7 +65,8 @@ pub(crate) const ADD_MEMBER: &[&str] = &[
 ];
 
 /// `POST /chats/{id}/installedApps`: the permissions table of
-/// `api-reference/v1.0/api/chat-post-installedapps.md`.
+/// <https://learn.microsoft.com/graph/api/chat-post-installedapps>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/api/chat-post-installedapps.md>.
 pub(crate) const INSTALL_APP: &[&str] = &[
     "TeamsAppInstallation.ReadWriteSelfForChat.All",
     "TeamsAppInstallation.ReadWriteForChat.All",

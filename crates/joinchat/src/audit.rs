@@ -4,9 +4,7 @@
 //! the store is down the event goes to the log instead, so none is lost
 //! silently.
 
-use crate::store::Store;
-
-pub const STREAM: &str = "audit";
+use crate::store::{keys, Store};
 
 /// One decision, as the audit trail records it.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +42,7 @@ pub async fn record(store: &Store, event: AuditEvent<'_>) {
             fields.push((name, value.to_owned()));
         }
     }
-    if let Err(error) = store.append_event(STREAM, &fields).await {
+    if let Err(error) = store.append_event(keys::AUDIT_STREAM, &fields).await {
         tracing::warn!(
             %error,
             audit.action = event.action,

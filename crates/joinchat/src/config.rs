@@ -18,6 +18,12 @@ pub const BOT_FRAMEWORK_OPENID_METADATA: &str =
 pub const EMULATOR_OPENID_METADATA: &str =
     "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration";
 
+/// The prefix of every store key unless `JOINCHAT_REDIS_PREFIX` says otherwise.
+pub const DEFAULT_REDIS_PREFIX: &str = "jc:";
+/// The Dataverse security role whose holders may flip the Join chat switch
+/// unless `JOINCHAT_ADMIN_ROLE` says otherwise.
+pub const DEFAULT_ADMIN_ROLE: &str = "System Administrator";
+
 /// A value that must never reach a log line, an error or a card.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -194,7 +200,8 @@ impl Config {
                 }
                 StoreConfig::Redis {
                     url: Secret::new(raw),
-                    prefix: non_empty(args.redis_prefix).unwrap_or_else(|| "jc:".into()),
+                    prefix: non_empty(args.redis_prefix)
+                        .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into()),
                 }
             }
         };
@@ -240,7 +247,7 @@ impl Config {
             )?,
             store,
             allow_emulator,
-            admin_role: non_empty(args.admin_role).unwrap_or_else(|| "System Administrator".into()),
+            admin_role: non_empty(args.admin_role).unwrap_or_else(|| DEFAULT_ADMIN_ROLE.into()),
             teams_app_id: non_empty(args.teams_app_id),
             admin_chat: match non_empty(args.admin_chat) {
                 None => None,

@@ -17,17 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clients::dataverse::{Access, DataverseClient, DataverseError, JoinChatSetting, SystemUser},
     clients::graph::{GraphClient, GraphError},
+    context::Viewer,
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
-    store::Store,
+    store::{keys, Store},
 };
-
-const USER_TTL: Duration = Duration::from_secs(3600);
-const SETTINGS_TTL: Duration = Duration::from_secs(300);
-const ACCESS_TTL: Duration = Duration::from_secs(60);
-const RECORD_TTL: Duration = Duration::from_secs(60);
-const ROSTER_TTL: Duration = Duration::from_secs(600);
-/// A record with a chat Graph would not describe: cached only this long.
-const DEGRADED_RECORD_TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
@@ -183,15 +176,15 @@ impl Facts {
         record: &RecordRef,
         roster_of: Option<&str>,
     ) -> Cached {
-        let mut keys = vec![
-            SETTINGS_KEY.to_owned(),
-            access_key(viewer, record),
-            record_key(record),
+        let mut names = vec![
+            keys::SETTINGS.to_owned(),
+            keys::access(viewer, record),
+            keys::record_chats(record),
         ];
-        keys.extend(roster_of.map(roster_key));
-        let values = self.store.get_many(&keys).await.unwrap_or_else(|error| {
+        names.extend(roster_of.map(keys::roster));
+        let values = self.store.get_many(&names).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cache read failed; asking Dataverse");
-            vec![None; keys.len()]
+            vec![None; names.len()]
         });
         Cached { values }
     }
@@ -246,13 +239,13 @@ impl Facts {
     /// Remembers a group conversation's roster for later refreshes.
     pub async fn remember_roster(&self, conversation: &str, user_ids: &[String]) {
         let value = serde_json::to_string(user_ids).unwrap_or_default();
-        self.write(&roster_key(conversation), value, ROSTER_TTL)
+        self.write(&keys::roster(conversation), value, keys::ROSTER_TTL)
             .await;
     }
 
     /// The Join chat switch of every record type (cached).
     pub async fn settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
-        if let Ok(Some(raw)) = self.store.get(SETTINGS_KEY).await {
+        if let Ok(Some(raw)) = self.store.get(keys::SETTINGS).await {
             if let Some(settings) = decode_settings(&raw) {
                 return Ok(settings);
             }
@@ -274,7 +267,7 @@ impl Facts {
     }
 
     async fn forget_settings(&self) {
-        if let Err(error) = self.store.delete(SETTINGS_KEY).await {
+        if let Err(error) = self.store.delete(keys::SETTINGS).await {
             tracing::warn!(%error, "could not drop the cached Join chat settings");
         }
     }
@@ -285,7 +278,7 @@ impl Facts {
         aad: &AadObjectId,
         deadline: Instant,
     ) -> Result<Option<SystemUser>, FactsError> {
-        let key = format!("user:{}", aad.as_str());
+        let key = keys::user(aad);
         if let Ok(Some(raw)) = self.store.get(&key).await {
             if let Ok(user) = serde_json::from_str::<SystemUser>(&raw) {
                 return Ok(Some(user));
@@ -296,30 +289,24 @@ impl Facts {
             self.write(
                 &key,
                 serde_json::to_string(user).unwrap_or_default(),
-                USER_TTL,
+                keys::USER_TTL,
             )
             .await;
         }
         Ok(user)
     }
 
-    /// A record's name: from the cache, else from Dataverse.
-    pub async fn record_name(&self, record: &RecordRef, deadline: Instant) -> Option<String> {
-        if let Some(cached) = self.cached_record(record).await {
-            return Some(cached.name);
-        }
-        match self.dataverse.record(record, deadline).await {
-            Ok(row) => row.map(|row| row.name),
-            Err(error) => {
-                tracing::warn!(%error, "record name unavailable");
-                None
-            }
+    /// The person's name as Dataverse knows it, else as Teams sent it.
+    pub async fn display_name(&self, viewer: &Viewer, deadline: Instant) -> String {
+        match self.user(&viewer.aad, deadline).await {
+            Ok(Some(user)) if !user.name.is_empty() => user.name,
+            _ => viewer.name.clone(),
         }
     }
 
-    /// The cached record and its chats, without asking anyone on a miss.
+    /// The record's name and chats as cached (no Dataverse call).
     pub async fn cached_record(&self, record: &RecordRef) -> Option<RecordFacts> {
-        let raw = self.store.get(&record_key(record)).await.ok()??;
+        let raw = self.store.get(&keys::record_chats(record)).await.ok()??;
         serde_json::from_str(&raw).ok()
     }
 
@@ -334,9 +321,9 @@ impl Facts {
             }
         }
         self.write(
-            &record_key(record),
+            &keys::record_chats(record),
             serde_json::to_string(&facts).unwrap_or_default(),
-            RECORD_TTL,
+            keys::RECORD_TTL,
         )
         .await;
     }
@@ -352,9 +339,9 @@ impl Facts {
             })
             .collect();
         self.write(
-            SETTINGS_KEY,
+            keys::SETTINGS,
             serde_json::to_string(&cached).unwrap_or_default(),
-            SETTINGS_TTL,
+            keys::SETTINGS_TTL,
         )
         .await;
         Ok(settings)
@@ -380,8 +367,12 @@ impl Facts {
             Some(Access { read: true, .. }) => "r",
             Some(_) => "-",
         };
-        self.write(&access_key(viewer, record), encoded.to_owned(), ACCESS_TTL)
-            .await;
+        self.write(
+            &keys::access(viewer, record),
+            encoded.to_owned(),
+            keys::ACCESS_TTL,
+        )
+        .await;
         Ok(access)
     }
 
@@ -410,12 +401,12 @@ impl Facts {
             chats,
         };
         self.write(
-            &record_key(record),
+            &keys::record_chats(record),
             serde_json::to_string(&facts).unwrap_or_default(),
             if degraded {
-                DEGRADED_RECORD_TTL
+                keys::DEGRADED_RECORD_TTL
             } else {
-                RECORD_TTL
+                keys::RECORD_TTL
             },
         )
         .await;
@@ -465,29 +456,6 @@ fn unavailable_chat(chat: &ChatId, error: &FactsError) -> ChatFacts {
         members: Vec::new(),
         unavailable: Some(problem),
     }
-}
-
-const SETTINGS_KEY: &str = "cfg:joinchat";
-
-fn access_key(viewer: &AadObjectId, record: &RecordRef) -> String {
-    format!(
-        "acc:{}:{}:{}",
-        viewer.as_str(),
-        record.entity.logical_name(),
-        record.id.as_str()
-    )
-}
-
-fn record_key(record: &RecordRef) -> String {
-    format!(
-        "chats:{}:{}",
-        record.entity.logical_name(),
-        record.id.as_str()
-    )
-}
-
-fn roster_key(conversation: &str) -> String {
-    format!("roster:{conversation}")
 }
 
 fn decode_settings(raw: &str) -> Option<Vec<JoinChatSetting>> {

@@ -6,11 +6,11 @@
 //! `joinchat doctor` all follow these; a black-box test keeps the README, the
 //! manifest and the simulated cloud's copies equal to them.
 //!
-//! Each permission was checked against Microsoft's permission tables
-//! (microsoftgraph/microsoft-graph-docs-contrib, `api-reference/v1.0/includes/
-//! permissions/*`): the least privileged application permission that serves
-//! the call in *every* connected chat, whether or not the bot is installed
-//! there (so not the `…WhereInstalled` ones, and not RSC).
+//! Each permission was checked against the permission table of Microsoft's
+//! reference page for each call (cited below): the least privileged
+//! application permission that serves the call in *every* connected chat,
+//! whether or not the bot is installed there (so not the `…WhereInstalled`
+//! ones, and not RSC).
 
 /// A Graph application permission and the calls joinchat makes with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,24 +25,27 @@ pub struct GraphPermission {
 
 /// The application permissions the bot's app registration needs in Graph.
 pub const GRAPH_APPLICATION_PERMISSIONS: &[GraphPermission] = &[
-    // chat-get-permissions.md: least Chat.ReadBasic.WhereInstalled (only where
-    // the app is installed); higher Chat.ReadBasic.All, Chat.Read.All, Chat.ReadWrite.All.
+    // https://learn.microsoft.com/graph/api/chat-get: least
+    // Chat.ReadBasic.WhereInstalled (only where the app is installed); higher
+    // Chat.ReadBasic.All, Chat.Read.All, Chat.ReadWrite.All.
     GraphPermission {
         name: "Chat.ReadBasic.All",
         used_for: &["GET /chats/{id}"],
         or_broader: &["Chat.Read.All", "Chat.ReadWrite.All"],
     },
-    // chat-list-members-permissions.md (least ChatMember.Read.All, higher
-    // ChatMember.ReadWrite.All, Chat.ReadWrite.All, …) and
-    // chat-post-members-permissions.md (Chat.ReadWrite.All, ChatMember.ReadWrite.All,
-    // or the RSC Chat.Manage.Chat): one permission for both calls.
+    // https://learn.microsoft.com/graph/api/chat-list-members (least
+    // ChatMember.Read.All; higher ChatMember.ReadWrite.All, Chat.ReadWrite.All, …)
+    // and https://learn.microsoft.com/graph/api/chat-post-members
+    // (Chat.ReadWrite.All, ChatMember.ReadWrite.All, or the RSC Chat.Manage.Chat):
+    // one permission for both calls.
     GraphPermission {
         name: "ChatMember.ReadWrite.All",
         used_for: &["GET /chats/{id}/members", "POST /chats/{id}/members"],
         or_broader: &["Chat.ReadWrite.All"],
     },
-    // chat-post-installedapps.md: only the `…AndConsent…` permissions can
-    // install an app that requires RSC (note 1); `Self` limits it to this app.
+    // https://learn.microsoft.com/graph/api/chat-post-installedapps: only the
+    // `…AndConsent…` permissions can install an app that requires RSC (note 1);
+    // `Self` limits it to this app.
     GraphPermission {
         name: "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All",
         used_for: &["POST /chats/{id}/installedApps"],

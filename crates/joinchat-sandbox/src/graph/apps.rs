@@ -1,7 +1,7 @@
 //! `POST /chats/{id}/installedApps`: installing the bot's Teams app into a
 //! chat, with resource-specific consent.
 //!
-//! Microsoft's page (`api-reference/v1.0/api/chat-post-installedapps.md`): one
+//! Microsoft's page (<https://learn.microsoft.com/graph/api/chat-post-installedapps>): one
 //! of four `TeamsAppInstallation.*ForChat.All` application permissions is
 //! needed, and only the two `…AndConsent…` ones can install an app that
 //! requires RSC; "the permissions consented to during the installation must

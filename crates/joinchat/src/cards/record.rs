@@ -1,16 +1,17 @@
 //! The views of one record's connected chats: the list with each chat's state for the viewer,
 //! "no connected chats", the choice between several matching records, and "try again".
 //!
-//! Wording follows DESIGN.md's behaviour table. These builders must not decide anything: the
+//! Wording follows the behaviour table of docs/behaviour.md. These builders must not decide anything: the
 //! caller passes each chat's decision and has already left out what the viewer may not see
 //! (a `Hidden` chat that slips through is still skipped).
 
 use serde_json::{json, Value};
 
 use super::{
-    action_set, card, execute, heading, open_url, record_data, shown, subtle, text, ChatEntry,
+    action_set, card, execute, execute_for, heading, open_url, shown, subtle, text, ChatEntry,
     RecordCard, RecordSummary, MAX_CARD_BYTES, MAX_REFRESH_USER_IDS,
 };
+use crate::actions::CardAction;
 use crate::domain::EntityType;
 use crate::policy::Decision;
 
@@ -47,7 +48,7 @@ pub fn record_chats(view: &RecordCard) -> Value {
                 "type": "Action.Execute",
                 "verb": "refresh",
                 "title": "Refresh",
-                "data": record_data(&summary.record),
+                "data": CardAction::Refresh { record: summary.record.clone() }.data(),
             },
             "userIds": user_ids,
         });
@@ -100,8 +101,9 @@ pub fn choose_record(entity: EntityType, query: &str, matches: &[RecordSummary])
     body.extend(matches.iter().take(MAX_CHOICES).map(|summary| {
         action_set(vec![execute(
             &shown(&summary.name),
-            "show",
-            record_data(&summary.record),
+            &CardAction::Show {
+                record: summary.record.clone(),
+            },
         )])
     }));
     if matches.len() > MAX_CHOICES {
@@ -113,16 +115,15 @@ pub fn choose_record(entity: EntityType, query: &str, matches: &[RecordSummary])
     card(body)
 }
 
-/// Something failed that may work later (throttling, an outage). `retry` repeats an action:
-/// its verb and its data, whose values must be strings.
-pub fn try_again(message: &str, retry: Option<(&str, &Value)>) -> Value {
+/// Something failed that may work later (throttling, an outage). `retry` repeats an action.
+pub fn try_again(message: &str, retry: Option<&CardAction>) -> Value {
     let mut body = vec![
         heading("Something went wrong"),
         text(message),
         text("Please try again in a moment."),
     ];
-    if let Some((verb, data)) = retry {
-        body.push(action_set(vec![execute("Try again", verb, data.clone())]));
+    if let Some(action) = retry {
+        body.push(action_set(vec![execute("Try again", action)]));
     }
     card(body)
 }
@@ -130,13 +131,6 @@ pub fn try_again(message: &str, retry: Option<(&str, &Value)>) -> Value {
 /// A plain answer shown where a card is expected (an invoke must answer a card).
 pub fn text_card(message: &str) -> Value {
     card(vec![text(message)])
-}
-
-/// The `data` that names one chat of a record.
-fn chat_data(record: &RecordSummary, chat: &ChatEntry) -> Value {
-    let mut data = record_data(&record.record);
-    data["chat_id"] = json!(chat.chat_id.as_str());
-    data
 }
 
 fn byte_len(value: &Value) -> usize {
@@ -191,11 +185,9 @@ fn chat_state(
     viewer: Option<&str>,
 ) -> (Vec<Value>, Vec<Value>) {
     let entity = record.record.entity;
-    let for_viewer = |mut data: Value| {
-        if let Some(viewer) = viewer {
-            data["user"] = json!(viewer);
-        }
-        data
+    let join = || CardAction::Join {
+        chat: chat.chat_id.clone(),
+        record: record.record.clone(),
     };
     let open = || open_url("Open chat", &chat.open_url);
     if chat.just_joined {
@@ -209,7 +201,7 @@ fn chat_state(
     match chat.decision {
         Decision::Member => (vec![text("You're a member")], vec![open()]),
         Decision::Joinable => {
-            let mut join = execute("Join", "join", for_viewer(chat_data(record, chat)));
+            let mut join = execute_for("Join", &join(), viewer);
             join["style"] = json!("positive");
             (vec![text("🔒 Hover over to join this chat")], vec![join])
         }
@@ -234,14 +226,16 @@ fn chat_state(
             }
             let mut actions = vec![execute(
                 "Ask a member to add you",
-                "ask_member",
-                chat_data(record, chat),
+                &CardAction::AskMember {
+                    chat: chat.chat_id.clone(),
+                    record: record.record.clone(),
+                },
             )];
             if type_disabled {
-                actions.push(execute(
+                actions.push(execute_for(
                     "Ask your admin",
-                    "ask_admin",
-                    for_viewer(record_data(&record.record)),
+                    &CardAction::AskAdmin { entity },
+                    viewer,
                 ));
             }
             (lines, actions)
@@ -361,7 +355,7 @@ mod tests {
                 "ask_member",
                 json!({ "chat_id": CHAT, "entity": "lead", "record_id": GUID }),
             ),
-            ("ask_admin", json!({ "entity": "lead", "record_id": GUID })),
+            ("ask_admin", json!({ "entity": "lead" })),
         ];
         for (verb, expected) in table {
             assert_eq!(data_of(verb), expected, "{verb}");
@@ -594,10 +588,14 @@ mod tests {
 
     #[test]
     fn try_again_offers_a_retry_only_when_given_one() {
-        let data = json!({ "entity": "lead", "record_id": GUID });
+        let record = crate::domain::RecordRef {
+            entity: EntityType::Lead,
+            id: crate::domain::RecordId::parse(GUID).unwrap(),
+        };
+        let refresh = CardAction::Refresh { record };
         let table = [
             (None, Vec::<String>::new()),
-            (Some(("refresh", &data)), vec!["refresh".to_owned()]),
+            (Some(&refresh), vec!["refresh".to_owned()]),
         ];
         for (retry, verbs) in table {
             let card = try_again("Dynamics 365 is busy right now.", retry);

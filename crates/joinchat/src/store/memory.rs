@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::STREAM_MAX_LEN;
+use super::keys::AUDIT_MAX_LEN;
 
 #[derive(Clone, Default)]
 pub struct MemoryStore {
@@ -103,7 +103,7 @@ impl MemoryStore {
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
         );
-        while events.len() > STREAM_MAX_LEN {
+        while events.len() > AUDIT_MAX_LEN {
             events.pop_front();
         }
     }

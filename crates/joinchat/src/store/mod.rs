@@ -6,6 +6,7 @@
 //! copy of anything that matters: losing it costs cache misses, not data.
 //! Keys are given without the prefix; each implementation adds its own.
 
+pub mod keys;
 mod memory;
 mod redis;
 
@@ -134,6 +135,3 @@ impl Store {
         }
     }
 }
-
-/// Longest a stream is kept (approximately) before old events are trimmed.
-pub const STREAM_MAX_LEN: usize = 100_000;

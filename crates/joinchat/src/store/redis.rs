@@ -13,7 +13,7 @@ use std::{
 
 use redis::{aio::ConnectionManager, RedisResult, Script};
 
-use super::{StoreError, StoreResult, STREAM_MAX_LEN};
+use super::{keys::AUDIT_MAX_LEN, StoreError, StoreResult};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -204,7 +204,7 @@ impl RedisStore {
             .arg(self.key(stream))
             .arg("MAXLEN")
             .arg("~")
-            .arg(STREAM_MAX_LEN)
+            .arg(AUDIT_MAX_LEN)
             .arg("*");
         for (field, value) in fields {
             command.arg(*field).arg(value);

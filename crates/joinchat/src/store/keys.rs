@@ -1,0 +1,115 @@
+//! Every key joinchat keeps in the store, with its lifetime and its writer,
+//! in one place. The store adds the configured prefix (`jc:` by default).
+//!
+//! Nothing here is the only copy of anything that matters: Dataverse and
+//! Graph hold the facts; losing the store costs cache misses, pending asks
+//! and 1:1 conversation references (rebuilt as people talk to the bot).
+
+use std::time::Duration;
+
+use crate::domain::{AadObjectId, ChatId, EntityType, RecordRef};
+
+/// `user:{aad}` → the person's systemuser. Written by `facts`.
+pub fn user(aad: &AadObjectId) -> String {
+    format!("user:{}", aad.as_str())
+}
+pub const USER_TTL: Duration = Duration::from_secs(3600);
+
+/// The record types whose Join chat switch is on. Written by `facts`;
+/// dropped by `admin::switch` on every change, for every replica.
+pub const SETTINGS: &str = "cfg:joinchat";
+pub const SETTINGS_TTL: Duration = Duration::from_secs(300);
+
+/// `acc:{aad}:{entity}:{id}` → one person's access rights to one record,
+/// keyed by the Entra id so that a warm refresh needs no lookup first.
+/// Written by `facts`.
+pub fn access(viewer: &AadObjectId, record: &RecordRef) -> String {
+    format!(
+        "acc:{}:{}:{}",
+        viewer.as_str(),
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
+}
+pub const ACCESS_TTL: Duration = Duration::from_secs(60);
+
+/// `chats:{entity}:{id}` → the record's name and its connected chats with
+/// their members. Written by `facts` (and after a join, by `facts::note_member`).
+pub fn record_chats(record: &RecordRef) -> String {
+    format!(
+        "chats:{}:{}",
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
+}
+pub const RECORD_TTL: Duration = Duration::from_secs(60);
+/// A record with a chat Graph would not describe (shown as unavailable): kept
+/// this briefly, so the chat shows up again as soon as Graph answers.
+pub const DEGRADED_RECORD_TTL: Duration = Duration::from_secs(10);
+
+/// `roster:{conversation}` → the members of a group chat the bot answers in
+/// (the card's `refresh.userIds`). Written by `facts`.
+pub fn roster(conversation: &str) -> String {
+    format!("roster:{conversation}")
+}
+pub const ROSTER_TTL: Duration = Duration::from_secs(600);
+
+/// `role:{aad}` → whether the person holds the admin role. Written by `admin`.
+pub fn role(aad: &AadObjectId) -> String {
+    format!("role:{}", aad.as_str())
+}
+pub const ROLE_TTL: Duration = Duration::from_secs(60);
+
+/// `seen:{activity id}` (SET NX): the activity was taken once. Written by `bot`.
+pub fn seen(activity_id: &str) -> String {
+    format!("seen:{activity_id}")
+}
+/// Teams redelivers for a while; ids are remembered a little longer than that.
+pub const SEEN_TTL: Duration = Duration::from_secs(600);
+
+/// `rate:{aad}:{minute}` (INCR): one person's commands and card actions in
+/// the current minute. Written by `bot`.
+pub fn rate(aad: &AadObjectId, minute: u64) -> String {
+    format!("rate:{}:{minute}", aad.as_str())
+}
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// `lock:join:{chat}:{aad}` (SET NX PX): one join of one person to one chat
+/// at a time, across replicas. Written by `join`.
+pub fn join_lock(chat: &ChatId, aad: &AadObjectId) -> String {
+    format!("lock:join:{}:{}", chat.as_str(), aad.as_str())
+}
+/// How long a join may hold its lock; longer than any join takes.
+pub const JOIN_LOCK_TTL: Duration = Duration::from_secs(20);
+
+/// `ask:member:{chat}:{aad}`: this person asked this chat's members within
+/// the hour. Written by `admin::ask_member`.
+pub fn ask_member_once(chat: &ChatId, aad: &AadObjectId) -> String {
+    format!("ask:member:{}:{}", chat.as_str(), aad.as_str())
+}
+
+/// `ask:admin:{entity}:{aad}`: this person asked the admins about this record
+/// type within the hour. Written by `admin::ask_admin`.
+pub fn ask_admin_once(entity: EntityType, aad: &AadObjectId) -> String {
+    format!("ask:admin:{}:{}", entity.logical_name(), aad.as_str())
+}
+/// One ask of each kind an hour.
+pub const ASK_WINDOW: Duration = Duration::from_secs(3600);
+
+/// `request:{id}` → a pending ask-a-member request, until someone adds the
+/// requester. Written by `admin::ask_member`.
+pub fn request(id: &str) -> String {
+    format!("request:{id}")
+}
+pub const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `ref:{aad}` → how to reach the person 1:1. Written by `admin::conversations`.
+pub fn conversation_ref(aad: &str) -> String {
+    format!("ref:{}", aad.to_ascii_lowercase())
+}
+pub const REFERENCE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// The audit stream (XADD with MAXLEN ~ [`AUDIT_MAX_LEN`]: longest kept,
+/// approximately, before old events are trimmed). Written by `audit`.
+pub const AUDIT_STREAM: &str = "audit";
+pub const AUDIT_MAX_LEN: usize = 100_000;
