@@ -6,6 +6,7 @@ mod cards;
 mod cli;
 mod doctor;
 mod front_door;
+mod group_chat;
 mod join;
 mod permissions_agree;
 mod sandbox_connector;

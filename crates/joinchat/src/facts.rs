@@ -304,6 +304,12 @@ impl Facts {
         }
     }
 
+    /// A group chat's members as cached (no connector call).
+    pub async fn cached_roster(&self, conversation: &str) -> Option<Vec<String>> {
+        let raw = self.store.get(&keys::roster(conversation)).await.ok()??;
+        serde_json::from_str(&raw).ok()
+    }
+
     /// The record's name and chats as cached (no Dataverse call).
     pub async fn cached_record(&self, record: &RecordRef) -> Option<RecordFacts> {
         let raw = self.store.get(&keys::record_chats(record)).await.ok()??;

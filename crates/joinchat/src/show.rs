@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::{
-    actions::CardAction,
+    actions::{CardAction, Target},
     audit::{self, AuditEvent},
     cards::{self, text::BUSY, ChatEntry, RecordCard, RecordSummary},
     clients::connector::ConnectorClient,
@@ -22,11 +22,12 @@ use crate::{
     domain::{ChatId, EntityType, RecordRef},
     facts::{Facts, FactsError, RecordFacts, View},
     policy::{self, Decision},
-    store::Store,
+    store::{keys, Store},
     teams::InvokeResponse,
 };
 
 /// What a typed record name or id resolved to.
+#[derive(Clone)]
 pub enum Resolution {
     Record(RecordRef),
     /// Several readable records match: the person picks one.
@@ -56,6 +57,9 @@ pub struct Shows {
     store: Store,
     /// Refresh answers, memoised by the cached facts they were drawn from.
     drawn: moka::sync::Cache<String, Bytes>,
+    /// What a person's search for a typed name found, for as long as their
+    /// access rights are cached, so that a shared card's refresh stays warm.
+    found: moka::sync::Cache<String, Resolution>,
 }
 
 impl Shows {
@@ -71,6 +75,10 @@ impl Shows {
                 })
                 .max_capacity(8 * 1024 * 1024)
                 .time_to_live(Duration::from_secs(30))
+                .build(),
+            found: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(keys::ACCESS_TTL)
                 .build(),
         }
     }
@@ -89,6 +97,23 @@ impl Shows {
             RecordQuery::Id(id) => id.as_str().to_owned(),
             RecordQuery::Name(name) => name.clone(),
         };
+        if let Some(conversation) = place.group_chat() {
+            // Seen by every member: nothing is looked up for the asker here;
+            // each viewer's refresh or click draws their own view.
+            let look = match target {
+                RecordQuery::Id(id) => Target::Record(RecordRef {
+                    entity,
+                    id: id.clone(),
+                }),
+                RecordQuery::Name(name) => Target::Query {
+                    entity,
+                    text: name.clone(),
+                },
+            };
+            let roster = self.roster(place, conversation, deadline).await;
+            let card = cards::shared_look(entity, &query, &look, roster.as_deref());
+            return (Answer::Card(card), "shared");
+        }
         let record = match resolve(&self.facts, viewer, entity, target, deadline).await {
             Ok(Resolution::Record(record)) => record,
             Ok(Resolution::NotFound) => {
@@ -114,9 +139,56 @@ impl Shows {
         }
     }
 
-    /// A card's refresh (or its Show button): the record card for this
-    /// viewer, as an invoke response body. Warm, one MGET and a lookup.
-    pub async fn refresh(
+    /// A card's refresh or its Show button, as an invoke response body: for
+    /// a record, its card for this viewer; for a typed name, what this
+    /// viewer's own search finds (their view, their choice, or not found).
+    pub async fn look(
+        &self,
+        viewer: &Viewer,
+        place: Place<'_>,
+        target: &Target,
+        deadline: Instant,
+    ) -> (Bytes, &'static str) {
+        let (entity, text) = match target {
+            Target::Record(record) => return self.refresh(viewer, place, record, deadline).await,
+            Target::Query { entity, text } => (*entity, text),
+        };
+        let memo_key = format!(
+            "{}\u{1f}{}\u{1f}{text}",
+            viewer.aad.as_str(),
+            entity.logical_name()
+        );
+        let resolution = match self.found.get(&memo_key) {
+            Some(found) => found,
+            None => {
+                let query = RecordQuery::Name(text.clone());
+                match resolve(&self.facts, viewer, entity, &query, deadline).await {
+                    Ok(found) => {
+                        self.found.insert(memo_key, found.clone());
+                        found
+                    }
+                    Err(error) => {
+                        let (answer, outcome) = busy(error);
+                        return (answer.into_invoke().to_bytes(), outcome);
+                    }
+                }
+            }
+        };
+        let answer = match resolution {
+            Resolution::Record(record) => {
+                return self.refresh(viewer, place, &record, deadline).await
+            }
+            Resolution::NotFound => Answer::Text(cards::not_found(entity, text)),
+            Resolution::Choose(matches) => {
+                Answer::Card(cards::choose_record(entity, text, &matches))
+            }
+        };
+        (answer.into_invoke().to_bytes(), "refresh")
+    }
+
+    /// A record's card for this viewer, as an invoke response body. Warm,
+    /// one MGET and a lookup.
+    async fn refresh(
         &self,
         viewer: &Viewer,
         place: Place<'_>,
@@ -155,7 +227,7 @@ impl Shows {
             Err(error) => {
                 tracing::warn!(%error, "refresh failed");
                 let retry = CardAction::Refresh {
-                    record: record.clone(),
+                    target: Target::Record(record.clone()),
                 };
                 let card = cards::try_again(BUSY, Some(&retry));
                 return (InvokeResponse::card(card).to_bytes(), "busy");
@@ -260,6 +332,19 @@ impl Shows {
             marks,
         };
         render(viewer, record, query, view, &options)
+    }
+
+    /// The members of a group chat: cached, else from the connector.
+    async fn roster(
+        &self,
+        place: Place<'_>,
+        conversation: &str,
+        deadline: Instant,
+    ) -> Option<Vec<String>> {
+        match self.facts.cached_roster(conversation).await {
+            Some(roster) => Some(roster),
+            None => self.fetch_roster(place, conversation, deadline).await,
+        }
     }
 
     async fn fetch_roster(
