@@ -10,6 +10,9 @@ mod check;
 
 use std::collections::BTreeSet;
 
+use rand::RngCore;
+use uuid::Uuid;
+
 /// The record types that can have connected chats, as Dataverse names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Entity {
@@ -231,4 +234,35 @@ impl World {
             .iter()
             .find(|record| record.entity == entity && record.id.eq_ignore_ascii_case(id))
     }
+}
+
+// The values a world file may leave out, generated in their real formats.
+
+fn new_user(key: &str, name: &str, email: Option<String>, admin: bool) -> User {
+    User {
+        key: key.to_owned(),
+        name: name.to_owned(),
+        email: email.unwrap_or_else(|| format!("{key}@sandbox.test")),
+        admin,
+        disabled: false,
+        aad_object_id: new_guid(),
+        mri: format!("29:1{}", opaque(30)),
+        systemuser_id: new_guid(),
+        conversation_id: format!("a:1{}", opaque(40)),
+    }
+}
+
+fn new_guid() -> String {
+    Uuid::new_v4().hyphenated().to_string()
+}
+
+/// A random opaque id part (base64url alphabet), like the tails of Teams ids.
+fn opaque(length: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = vec![0u8; length];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|byte| ALPHABET[usize::from(*byte) % ALPHABET.len()] as char)
+        .collect()
 }

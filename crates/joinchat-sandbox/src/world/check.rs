@@ -5,7 +5,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 
-use rand::RngCore;
 use serde::Deserialize;
 use toml::Spanned;
 use uuid::Uuid;
@@ -488,33 +487,4 @@ fn plausible_key(key: &str) -> bool {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-fn new_user(key: &str, name: &str, email: Option<String>, admin: bool) -> User {
-    User {
-        key: key.to_owned(),
-        name: name.to_owned(),
-        email: email.unwrap_or_else(|| format!("{key}@sandbox.test")),
-        admin,
-        disabled: false,
-        aad_object_id: new_guid(),
-        mri: format!("29:1{}", opaque(30)),
-        systemuser_id: new_guid(),
-        conversation_id: format!("a:1{}", opaque(40)),
-    }
-}
-
-fn new_guid() -> String {
-    Uuid::new_v4().hyphenated().to_string()
-}
-
-/// A random opaque id part (base64url alphabet), like the tails of Teams ids.
-fn opaque(length: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bytes = vec![0u8; length];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes
-        .iter()
-        .map(|byte| ALPHABET[usize::from(*byte) % ALPHABET.len()] as char)
-        .collect()
 }

@@ -19,6 +19,12 @@ use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 use url::Url;
 
+mod app_user;
+mod odata;
+
+pub use app_user::{WhoAmI, TABLES_READ};
+pub use odata::like_literal;
+
 use crate::{
     auth::TokenSource,
     clients::retry::{self, CallError},
@@ -87,30 +93,6 @@ pub struct DataverseClient {
 /// At most this many records come back from one name search.
 pub const SEARCH_PAGE: usize = 50;
 
-/// `WhoAmI`: who the application user is.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct WhoAmI {
-    pub user_id: String,
-    pub business_unit_id: String,
-    pub organization_id: String,
-}
-
-/// The tables the bot reads, for `joinchat doctor`: (table, entity set, primary key).
-pub const TABLES_READ: &[(&str, &str, &str)] = &[
-    ("systemuser", "systemusers", "systemuserid"),
-    (
-        "msdyn_teamschatassociation",
-        "msdyn_teamschatassociations",
-        "msdyn_teamschatassociationid",
-    ),
-    (
-        "msdyn_entitylinkchatconfiguration",
-        "msdyn_entitylinkchatconfigurations",
-        "msdyn_entitylinkchatconfigurationid",
-    ),
-];
-
 /// Characters escaped inside a path segment or query value.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 
@@ -140,24 +122,6 @@ impl DataverseClient {
     /// The scope of the organisation's token (`{org}/.default`).
     pub fn scope(&self) -> &str {
         &self.scope
-    }
-
-    /// `WhoAmI`: the application user, or why Dataverse refused it.
-    pub async fn who_am_i(&self, deadline: Instant) -> DataverseResult<WhoAmI> {
-        self.get("WhoAmI", None, deadline)
-            .await?
-            .ok_or(DataverseError::Status(404))
-    }
-
-    /// Reads one row of `set` as the application (`$top=1`): `Ok` when the
-    /// application user may read the table.
-    pub async fn can_read(&self, set: &str, key: &str, deadline: Instant) -> DataverseResult<()> {
-        let path = format!("{set}?$select={key}&$top=1");
-        let _: Collection<Value> = self
-            .get(&path, None, deadline)
-            .await?
-            .ok_or(DataverseError::Status(404))?;
-        Ok(())
     }
 
     /// The seller's `systemuser`, from their Entra object id.
@@ -496,58 +460,6 @@ impl DataverseClient {
             status => Err(DataverseError::Status(status.as_u16())),
         }
     }
-
-    /// The application user was refused: logged with Dataverse's words (they
-    /// name the missing privilege) and counted.
-    async fn refused(&self, path: &str, response: reqwest::Response) -> DataverseError {
-        #[derive(Deserialize)]
-        struct Body {
-            error: Detail,
-        }
-        #[derive(Deserialize)]
-        struct Detail {
-            #[serde(default)]
-            message: String,
-        }
-        let message = response
-            .json::<Body>()
-            .await
-            .map(|body| body.error.message)
-            .unwrap_or_default();
-        // The table (or function) asked for, without ids or query.
-        let what = path
-            .split(['?', '(', '/'])
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if let Some(counter) = &self.refusals {
-            counter.with_label_values(&["dataverse", &what]).inc();
-        }
-        tracing::warn!(
-            table = %what,
-            %message,
-            "Dataverse refused the bot's application user: its security role lacks a privilege; `joinchat doctor` checks the tables it reads"
-        );
-        DataverseError::Forbidden(message)
-    }
-}
-
-/// `text` as a literal inside `contains()`, which Dataverse runs as SQL's
-/// `LIKE`: its wildcards `%`, `_` and `[` are bracketed (`[%]`, `[_]`, `[[]`;
-/// Power Apps docs, "Use wildcard characters in conditions for string
-/// values"), and a quote is doubled for OData.
-pub fn like_literal(text: &str) -> String {
-    let mut literal = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '%' => literal.push_str("[%]"),
-            '_' => literal.push_str("[_]"),
-            '[' => literal.push_str("[[]"),
-            '\'' => literal.push_str("''"),
-            other => literal.push(other),
-        }
-    }
-    literal
 }
 
 /// Where a record type lives in Dataverse.
@@ -582,25 +494,4 @@ impl Table {
 
 fn encode(text: &str) -> String {
     utf8_percent_encode(text, QUERY).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_literal;
-
-    #[test]
-    fn wildcards_and_quotes_are_made_literal() {
-        #[rustfmt::skip]
-        let table = [
-            ("Contoso", "Contoso"),
-            ("100% Acme", "100[%] Acme"),
-            ("Acme_2024", "Acme[_]2024"),
-            ("[Beta] Acme", "[[]Beta] Acme"),
-            ("O'Brien", "O''Brien"),
-            ("%_[]'", "[%][_][[]]''"),
-        ];
-        for (text, literal) in table {
-            assert_eq!(like_literal(text), literal, "{text}");
-        }
-    }
 }
