@@ -9,6 +9,8 @@ mod front_door;
 mod group_chat;
 mod join;
 mod permissions_agree;
+mod playground;
+mod playground_cli;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;

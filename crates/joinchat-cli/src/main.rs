@@ -5,6 +5,8 @@
 //! feature `sandbox` (on by default); production builds leave it out.
 
 #[cfg(feature = "sandbox")]
+mod playground;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -70,6 +72,12 @@ pub(crate) struct SandboxArgs {
     /// World file (TOML); default: the built-in Contoso demo world.
     #[arg(long)]
     pub(crate) world: Option<PathBuf>,
+    /// Anonymous local mode for Microsoft 365 Agents Playground (README: "Microsoft's own client").
+    #[arg(long)]
+    pub(crate) playground: bool,
+    /// The world user the Playground's current user is (default: the world's first user).
+    #[arg(long, value_name = "KEY", requires = "playground")]
+    pub(crate) playground_user: Option<String>,
 }
 
 fn main() {
