@@ -4,11 +4,13 @@
 mod admin;
 mod cards;
 mod cli;
+mod doctor;
 mod front_door;
 mod group_chat;
 mod join;
 mod observability;
 mod package;
+mod permissions_agree;
 mod playground;
 mod playground_cli;
 mod sandbox_connector;
@@ -17,8 +19,10 @@ mod sandbox_dataverse;
 mod sandbox_entra;
 mod sandbox_faults;
 mod sandbox_graph;
+mod sandbox_permissions;
 mod sandbox_world;
 mod scale;
+mod tenant;
 mod tidy;
 
 // Shared by every test module; not each module uses each helper.

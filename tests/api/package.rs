@@ -43,6 +43,17 @@ fn ihdr(png: &[u8]) -> (u32, u32, u8) {
     (word(16), word(20), png[25])
 }
 
+/// The `manifest.json` that `joinchat package` writes, for other tests.
+pub fn generated_manifest() -> Value {
+    let dir = temp_dir("package-manifest");
+    let output = package(&dir, &["--app-id", BOT, "--out", "app.zip"]);
+    assert!(output.status.success(), "{output:?}");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(dir.join("app.zip")).unwrap()).unwrap();
+    let manifest = serde_json::from_slice(&entry(&mut zip, "manifest.json")).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    manifest
+}
+
 #[test]
 fn the_package_holds_a_filled_in_manifest_and_icons_of_the_right_sizes() {
     let dir = temp_dir("package");

@@ -1,5 +1,6 @@
 //! The `joinchat` binary: parses the command line, sets up logging and runs
-//! the bot (`serve`), the simulated Microsoft cloud (`cloud`) or both wired
+//! the bot (`serve`), checks its configuration against the real services
+//! (`doctor`), the simulated Microsoft cloud (`cloud`) or both wired
 //! together by URL only (`sandbox`); writes the Teams app package
 //! (`package`); checks a running bot (`healthcheck`). The simulator is built
 //! in by the cargo feature `sandbox` (on by default); production builds leave
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run the production bot.
     Serve(ServeArgs),
+    /// Check `serve`'s configuration against the real services (exit 0: all passed).
+    Doctor(ServeArgs),
     /// Run the simulated Microsoft cloud alone (for `serve` or another bot).
     Cloud(CloudArgs),
     /// Run the simulated cloud and the bot together: the whole product, no accounts.
@@ -99,6 +102,11 @@ fn main() {
         },
         Command::Package(args) => package::run(args),
         Command::Healthcheck(args) => healthcheck::run(args),
+        Command::Doctor(args) => {
+            let report = actix_web::rt::System::new().block_on(joinchat::doctor::run_args(args));
+            print!("{report}");
+            std::process::exit(if report.passed() { 0 } else { 1 });
+        }
         Command::Cloud(args) => simulator(|| run(sandbox::cloud(args))),
         Command::Sandbox(args) => simulator(|| run(sandbox::sandbox(args))),
     };

@@ -16,6 +16,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod domain;
 pub mod facts;
 pub mod http;
@@ -111,8 +112,10 @@ impl App {
             tokens.clone(),
             local.clone().unwrap_or_default(),
         );
-        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url);
-        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url);
+        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url)
+            .counting_refusals(metrics.setup_refusals.clone());
+        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url)
+            .counting_refusals(metrics.setup_refusals.clone());
         let facts = Facts::new(store.clone(), dataverse, graph);
         let bot = Bot::new(&config, store.clone(), connector, facts, metrics.clone());
         let state = Arc::new(AppState {
