@@ -6,6 +6,7 @@ mod cards;
 mod cli;
 mod front_door;
 mod join;
+mod keys;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;
