@@ -4,6 +4,7 @@
 mod admin;
 mod cards;
 mod cli;
+mod cluster;
 mod front_door;
 mod join;
 mod keys;
@@ -19,5 +20,7 @@ mod scale;
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+mod redis_watch;
 #[allow(dead_code)]
 mod sandbox_helpers;
