@@ -4,4 +4,5 @@
 pub mod connector;
 pub mod dataverse;
 pub mod graph;
+pub mod odata;
 pub mod retry;
