@@ -56,3 +56,29 @@ async fn every_key_of_a_deployment_sits_in_one_slot_on_one_node() {
         assert_eq!((other_node, *other_slot), (&node, slot), "{key}");
     }
 }
+
+#[tokio::test]
+async fn a_bot_whose_cluster_is_unreachable_starts_and_serves_from_dataverse() {
+    let app = crate::helpers::spawn_app_with(
+        joinchat_sandbox::World::demo(),
+        StoreKind::Cluster,
+        |config| {
+            config.store = joinchat::config::StoreConfig::parse(
+                Some("redis+cluster://127.0.0.1:1,127.0.0.1:2".into()),
+                Some("down:".into()),
+            )
+            .unwrap();
+        },
+    )
+    .await;
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 503);
+    let shown = app
+        .say("alex", "chats for lead Contoso Coffee expansion")
+        .await;
+    assert_eq!(shown["status"], 200);
+    let card = cards(&shown["activities"]).pop().expect("a card");
+    assert!(
+        crate::cards::words(&card).contains("Hover over to join this chat"),
+        "{card}"
+    );
+}
