@@ -25,6 +25,20 @@ pub enum StoreKind {
 /// Every store: the tests that must hold on each loop over these.
 pub const EVERY_STORE: [StoreKind; 3] = [StoreKind::Memory, StoreKind::Redis, StoreKind::Cluster];
 
+impl StoreKind {
+    /// The store a test gets: as asked, except that `JOINCHAT_TEST_STORE=redis`
+    /// (or `cluster`) runs the tests that ask for the in-process store on
+    /// Redis (or the cluster) too, so that CI runs every test on both stores.
+    /// A test that asks for Redis or the cluster gets what it asked for.
+    pub fn effective(self) -> StoreKind {
+        match (self, std::env::var("JOINCHAT_TEST_STORE").as_deref()) {
+            (StoreKind::Memory, Ok("redis")) => StoreKind::Redis,
+            (StoreKind::Memory, Ok("cluster")) => StoreKind::Cluster,
+            _ => self,
+        }
+    }
+}
+
 pub struct TestApp {
     pub bot_url: String,
     pub cloud: Cloud,
@@ -137,7 +151,8 @@ pub async fn spawn_app_with(
 pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     init_test_logging();
     let redis_prefix =
-        (store != StoreKind::Memory).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+        (store.effective() != StoreKind::Memory).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+    let store = store.effective();
     let mut config = test_config(&cloud, store, redis_prefix.clone());
     tweak(&mut config);
     let app = App::build(config).await.expect("the bot starts");

@@ -79,11 +79,14 @@ async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
         FULL_HISTORY
     );
     let messages = chat["messages"].as_array().unwrap();
-    assert!(messages.iter().any(|m| m["kind"] == "bot"
-        && m["text"]
-            .as_str()
-            .unwrap()
-            .contains("Alex Wu joined the chat")));
+    // Members of a connected chat may not read the record: the notice names
+    // the person only.
+    let notices: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["kind"] == "bot")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(notices, ["Alex Wu joined the chat"], "{messages:?}");
     assert!(
         messages.iter().any(|m| m["kind"] == "system"),
         "Teams' own added event"
@@ -164,6 +167,9 @@ async fn no_read_access_reveals_exactly_what_not_found_reveals() {
     let hidden_text = texts(&hidden["activities"]).join("");
     let missing_text = texts(&missing["activities"]).join("");
     assert!(cards(&hidden["activities"]).is_empty());
+    // Both answered, in words, and those words say "not found".
+    assert!(hidden_text.contains("couldn't find"), "{hidden:?}");
+    assert!(missing_text.contains("couldn't find"), "{missing:?}");
     assert_eq!(
         hidden_text.replace("Contoso Coffee expansion", "NAME"),
         missing_text.replace("Nonexistent Company", "NAME"),
@@ -177,6 +183,9 @@ async fn no_read_access_reveals_exactly_what_not_found_reveals() {
     let no_id = app
         .say("lee", "chats for lead 00000000-0000-4000-8000-000000000001")
         .await;
+    assert!(texts(&by_id["activities"])
+        .join("")
+        .contains("couldn't find"));
     assert_eq!(
         texts(&by_id["activities"])
             .join("")
@@ -200,11 +209,15 @@ async fn a_member_sees_youre_a_member_and_open_chat() {
 #[tokio::test]
 async fn a_record_without_chats_says_so() {
     let app = spawn_app(StoreKind::Memory).await;
-    let shown = words(&the_card(&app, "alex", "chats for opportunity Fabrikam office refit").await);
+    let card = the_card(&app, "alex", "chats for opportunity Fabrikam office refit").await;
+    let shown = words(&card);
     assert!(
-        shown.to_lowercase().contains("no connected chats")
-            || shown.to_lowercase().contains("no chats"),
+        shown.contains("No chats are connected to this opportunity yet."),
         "{shown}"
+    );
+    assert!(
+        card["actions"].is_null() && !shown.contains("Join"),
+        "{card}"
     );
 }
 

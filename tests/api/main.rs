@@ -6,6 +6,7 @@ mod cards;
 mod cli;
 mod cluster;
 mod front_door;
+mod group_chat;
 mod join;
 mod keys;
 mod sandbox_connector;
@@ -16,6 +17,7 @@ mod sandbox_faults;
 mod sandbox_graph;
 mod sandbox_world;
 mod scale;
+mod tidy;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]

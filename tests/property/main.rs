@@ -5,8 +5,8 @@
 //! [`cases`]), and nothing here waits on a clock, so the whole binary takes
 //! seconds. A failing case is shrunk and printed; it is not written to disk.
 
+mod actions;
 mod activity;
-mod card_data;
 mod commands;
 mod jwt;
 mod strategies;

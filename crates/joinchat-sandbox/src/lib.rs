@@ -4,8 +4,9 @@
 //!
 //! The bot must not know it talks to a simulation: the sandbox shares no Rust
 //! types with the bot and meets it only on the wire, answering the requests
-//! `briefs/wire.md` fixes with Microsoft's own JSON. Only `main.rs` and tests
-//! name this module; nothing here imports the bot.
+//! docs/behaviour.md lists (the control API and the simulated services) with
+//! Microsoft's own JSON. Only the `joinchat` binary and tests name this
+//! crate; nothing here imports the bot.
 
 // Handlers stop early by returning the refusal they will answer with; an
 // `HttpResponse` is large, but it is built at most once per request.

@@ -441,24 +441,10 @@ fn strip_markup(text: &str) -> String {
     out
 }
 
+/// HTML character references (named and numeric: `&amp;`, `&#39;`, `&#x27;`, …)
+/// as Teams writes typed text, decoded once: `&amp;lt;` stays `&lt;`.
 fn decode_entities(text: &str) -> String {
-    const ENTITIES: &[(&str, &str)] = &[
-        ("&nbsp;", " "),
-        ("&#160;", " "),
-        ("&lt;", "<"),
-        ("&gt;", ">"),
-        ("&quot;", "\""),
-        ("&#39;", "'"),
-        ("&apos;", "'"),
-        // Last, so "&amp;lt;" becomes "&lt;" and not "<".
-        ("&amp;", "&"),
-    ];
-    let mut decoded = text.to_owned();
-    for (entity, replacement) in ENTITIES {
-        if decoded.contains(entity) {
-            decoded = decoded.replace(entity, replacement);
-        }
-    }
+    let decoded = html_escape::decode_html_entities(text);
     decoded
         .chars()
         .map(|c| match c {
@@ -551,6 +537,9 @@ mod tests {
             ("chats connected to account Fabrikam", chats(false, E::Account, "Fabrikam")),
             ("<p>chats for contacts Jo</p>", chats(false, E::Contact, "Jo")),
             ("chats for account A &amp; B Ltd", chats(false, E::Account, "A & B Ltd")),
+            ("chats for account O&#39;Brien &#x26; Sons", chats(false, E::Account, "O'Brien & Sons")),
+            ("chats for account Caf&eacute; &#8212; Ltd", chats(false, E::Account, "Café — Ltd")),
+            ("chats for account A &amp;lt; B", chats(false, E::Account, "A &lt; B")),
             ("chats for account Fabrikam, Inc.", chats(false, E::Account, "Fabrikam, Inc")),
             ("chats for account O'Brien & Sons", chats(false, E::Account, "O'Brien & Sons")),
             ("chats for lead Café Crème", chats(false, E::Lead, "Café Crème")),

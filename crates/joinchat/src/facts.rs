@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clients::dataverse::{Access, DataverseClient, DataverseError, JoinChatSetting, SystemUser},
     clients::graph::{GraphClient, GraphError},
+    context::Viewer,
     domain::{AadObjectId, ChatId, EntityType, RecordRef},
     store::{keys, Store},
 };
@@ -266,21 +267,21 @@ impl Facts {
         Ok(user)
     }
 
-    /// A record's name: from the cache, else from Dataverse.
-    pub async fn record_name(&self, record: &RecordRef, deadline: Instant) -> Option<String> {
-        if let Some(cached) = self.cached_record(record).await {
-            return Some(cached.name);
-        }
-        match self.dataverse.record(record, deadline).await {
-            Ok(row) => row.map(|row| row.name),
-            Err(error) => {
-                tracing::warn!(%error, "record name unavailable");
-                None
-            }
+    /// The person's name as Dataverse knows it, else as Teams sent it.
+    pub async fn display_name(&self, viewer: &Viewer, deadline: Instant) -> String {
+        match self.user(&viewer.aad, deadline).await {
+            Ok(Some(user)) if !user.name.is_empty() => user.name,
+            _ => viewer.name.clone(),
         }
     }
 
-    /// The cached record and its chats, without asking anyone on a miss.
+    /// A group chat's members as cached (no connector call).
+    pub async fn cached_roster(&self, conversation: &str) -> Option<Vec<String>> {
+        let raw = self.store.get(&keys::roster(conversation)).await.ok()??;
+        serde_json::from_str(&raw).ok()
+    }
+
+    /// The record's name and chats as cached (no Dataverse call).
     pub async fn cached_record(&self, record: &RecordRef) -> Option<RecordFacts> {
         let raw = self.store.get(&keys::record_chats(record)).await.ok()??;
         serde_json::from_str(&raw).ok()

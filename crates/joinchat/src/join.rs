@@ -1,6 +1,7 @@
 //! The join use case: re-check everything on the server, take a per-(chat,
 //! user) lock, add the seller to the chat through Graph with the entire
-//! history, tell the chat, audit.
+//! history, tell the chat, audit, and answer the click with the card that
+//! shows what happened.
 //!
 //! Card data is never trusted: the chat must be connected to the record *now*,
 //! the record type enabled *now* and the caller able to write the record *now*
@@ -10,19 +11,22 @@
 use std::time::{Duration, Instant};
 
 use crate::{
+    actions::{CardAction, NamedPeople},
+    admin::Notifier,
     audit::{self, AuditEvent},
-    cards::{self, RecordSummary},
-    clients::connector::{ConnectorClient, ConnectorError},
+    cards::{self, text},
     clients::graph::{AddOutcome, GraphError},
+    context::{Place, Viewer},
     domain::{AadObjectId, ChatId, RecordRef},
     facts::{Facts, FactsError},
     policy::{self, Decision},
+    show::{Marks, Shows},
     store::{keys, Store},
-    teams::OutboundActivity,
+    teams::{InvokeResponse, OutboundActivity},
 };
 
 /// Who wants to join what, as re-derived from the invoke.
-pub struct JoinRequest<'a> {
+struct JoinRequest<'a> {
     pub user: &'a AadObjectId,
     /// Shown in the joined notice; from Dataverse when known.
     pub user_name: &'a str,
@@ -56,6 +60,19 @@ pub enum JoinOutcome {
 }
 
 impl JoinOutcome {
+    /// The outcome label of the activity (metrics, logs).
+    fn label(&self) -> &'static str {
+        match self {
+            JoinOutcome::Joined { .. } => "joined",
+            JoinOutcome::AlreadyMember => "member",
+            JoinOutcome::Refused(_) | JoinOutcome::NotConnected | JoinOutcome::NotYours => {
+                "refused"
+            }
+            JoinOutcome::Hidden => "hidden",
+            JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
+        }
+    }
+
     fn audit(&self) -> (&'static str, &'static str) {
         match self {
             JoinOutcome::Joined {
@@ -87,13 +104,116 @@ impl JoinOutcome {
 #[derive(Clone)]
 pub struct Joiner {
     pub facts: Facts,
-    pub connector: ConnectorClient,
     pub store: Store,
-    pub teams_app_id: Option<String>,
+    pub notifier: Notifier,
+    pub shows: Shows,
 }
 
 impl Joiner {
-    pub async fn join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
+    /// A click on **Join**: the join, then the card that answers the click.
+    pub async fn click(
+        &self,
+        viewer: &Viewer,
+        place: Place<'_>,
+        chat: &ChatId,
+        record: &RecordRef,
+        named: &NamedPeople,
+        deadline: Instant,
+    ) -> (InvokeResponse, &'static str) {
+        let name = self.facts.display_name(viewer, deadline).await;
+        let request = JoinRequest {
+            user: &viewer.aad,
+            user_name: &name,
+            chat,
+            record,
+            service_url: place.service_url,
+            tampered_user: named.other_than(&[viewer.aad.as_str(), &viewer.mri]),
+        };
+        let outcome = self.join(&request, deadline).await;
+        let label = outcome.label();
+        let answer = self
+            .answer(viewer, place, chat, record, outcome, deadline)
+            .await;
+        (answer, label)
+    }
+
+    /// The card after a join: the record's chats with this one marked, or
+    /// the refusal with its cause.
+    async fn answer(
+        &self,
+        viewer: &Viewer,
+        place: Place<'_>,
+        chat: &ChatId,
+        record: &RecordRef,
+        outcome: JoinOutcome,
+        deadline: Instant,
+    ) -> InvokeResponse {
+        let retry = || {
+            let again = CardAction::Join {
+                chat: chat.clone(),
+                record: record.clone(),
+            };
+            cards::try_again(text::BUSY, Some(&again))
+        };
+        let (notice, just_joined) = match &outcome {
+            JoinOutcome::Joined {
+                notice_posted: true,
+            } => (None, Some(chat)),
+            JoinOutcome::Joined {
+                notice_posted: false,
+            } => (Some(text::NOTICE_SKIPPED), Some(chat)),
+            JoinOutcome::AlreadyMember => (None, None),
+            JoinOutcome::Hidden => {
+                return InvokeResponse::card(cards::text_card(&cards::not_found(
+                    record.entity,
+                    record.id.as_str(),
+                )))
+            }
+            JoinOutcome::TryAgain => return InvokeResponse::card(retry()),
+            JoinOutcome::GraphRefused => {
+                return InvokeResponse::card(cards::try_again(text::GRAPH_REFUSED, None));
+            }
+            JoinOutcome::NotConnected | JoinOutcome::NotYours => {
+                // Locked, but for no cause of the behaviour table: say which.
+                let decision = Decision::Locked {
+                    type_disabled: false,
+                    read_only: false,
+                };
+                let notice = if outcome == JoinOutcome::NotYours {
+                    text::LOCKED_NOT_YOURS
+                } else {
+                    text::LOCKED_NOT_CONNECTED
+                };
+                return self
+                    .shows
+                    .locked_chat(viewer, chat, record, decision, Some(notice))
+                    .await;
+            }
+            JoinOutcome::Refused(decision) => {
+                return self
+                    .shows
+                    .locked_chat(viewer, chat, record, *decision, None)
+                    .await;
+            }
+        };
+        let marks = Marks {
+            just_joined,
+            notice,
+        };
+        match self
+            .shows
+            .record_card(viewer, place, record, record.id.as_str(), marks, deadline)
+            .await
+        {
+            Ok(answer) => answer.into_invoke(),
+            Err(error) => {
+                tracing::warn!(%error, "joined, but the card could not be redrawn");
+                InvokeResponse::card(cards::text_card(text::JOINED_REDRAW_FAILED))
+            }
+        }
+    }
+
+    async fn join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
         let outcome = self.decide_and_join(request, deadline).await;
         let (result, reason) = outcome.audit();
         audit::record(
@@ -192,7 +312,7 @@ impl Joiner {
         if !connected.contains(request.chat) {
             return Ok(Err(JoinOutcome::NotConnected));
         }
-        let facts = policy::Facts {
+        let facts = policy::Situation {
             can_read: access.read,
             can_write: access.write,
             join_enabled,
@@ -270,52 +390,17 @@ impl Joiner {
         }
     }
 
-    /// "Name joined the chat", posted into the chat; installs the bot there
-    /// first when it is missing and we may.
+    /// "Name joined the chat", posted into the chat (the bot installs itself
+    /// there first when it is missing and may).
     async fn post_notice(&self, request: &JoinRequest<'_>, deadline: Instant) -> bool {
-        let summary = RecordSummary {
-            record: request.record.clone(),
-            name: self
-                .facts
-                .record_name(request.record, deadline)
-                .await
-                .unwrap_or_default(),
-        };
-        let text = cards::joined_notice_text(request.user_name, &summary);
-        let notice = OutboundActivity::text(text);
-        let chat = request.chat.as_str();
-        match self
-            .connector
-            .send(request.service_url, chat, None, &notice, deadline)
-            .await
-        {
-            Ok(_) => return true,
-            Err(ConnectorError::NotInConversation) => {}
-            Err(error) => {
-                tracing::warn!(%error, "joined notice not posted");
-                return false;
-            }
+        let notice = OutboundActivity::text(cards::joined_notice_text(request.user_name));
+        let posted = self
+            .notifier
+            .post_in_chat(request.chat, request.service_url, &notice, deadline)
+            .await;
+        if posted.is_none() {
+            tracing::info!(chat.id = request.chat.as_str(), "joined notice not posted");
         }
-        let Some(app_id) = &self.teams_app_id else {
-            tracing::info!(
-                chat.id = chat,
-                "joined notice skipped: the bot is not installed in the chat"
-            );
-            return false;
-        };
-        if let Err(error) = self
-            .facts
-            .graph()
-            .install_app(request.chat, app_id, deadline)
-            .await
-        {
-            tracing::info!(%error, chat.id = chat, "joined notice skipped: could not install the bot");
-            return false;
-        }
-        self.connector
-            .send(request.service_url, chat, None, &notice, deadline)
-            .await
-            .map_err(|error| tracing::warn!(%error, "joined notice not posted after install"))
-            .is_ok()
+        posted.is_some()
     }
 }

@@ -5,15 +5,17 @@
 //! listener; `joinchat serve`, `joinchat sandbox` and the tests all start the
 //! bot through it. See ARCHITECTURE.md for the map.
 
+pub mod actions;
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bot;
-pub mod card_data;
+
 pub mod cards;
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod facts;
 pub mod http;
@@ -26,8 +28,6 @@ pub mod store;
 pub mod teams;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
-
-use actix_web::{middleware::from_fn, web, HttpServer};
 
 use crate::{
     auth::{ChannelAuth, KeySource, TokenSource},
@@ -52,7 +52,7 @@ pub struct AppState {
 
 /// A bound, not yet running, bot.
 pub struct App {
-    server: actix_web::dev::Server,
+    server: http::Server,
     local_addr: SocketAddr,
     state: Arc<AppState>,
 }
@@ -112,17 +112,7 @@ impl App {
 
         let listener = std::net::TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
-        let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(data.clone())
-                .wrap(from_fn(http::track))
-                .configure(http::routes)
-        })
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(5)
-        .run();
+        let server = http::server(state.clone(), listener)?;
         tracing::info!(listen = %local_addr, store = state.store.kind(), "joinchat bot listening");
         Ok(App {
             server,
@@ -140,7 +130,7 @@ impl App {
     }
 
     /// A handle that stops the server gracefully.
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+    pub fn handle(&self) -> http::ServerHandle {
         self.server.handle()
     }
 

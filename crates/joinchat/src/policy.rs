@@ -1,5 +1,5 @@
 //! Who sees what of a connected chat: a pure function from the facts about one user, one
-//! record and one chat to a decision, following the behaviour table in DESIGN.md.
+//! record and one chat to a decision, following the behaviour table in docs/behaviour.md.
 //!
 //! This module must not fetch the facts (no I/O, no store, no clock): callers gather them and
 //! every rule stays a row of a test table.
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// What is known about one user, one record and one of its connected chats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Facts {
+pub struct Situation {
     /// The user can read the record.
     pub can_read: bool,
     /// The user has write access to the record.
@@ -35,8 +35,8 @@ pub enum Decision {
     },
 }
 
-pub fn decide(facts: Facts) -> Decision {
-    let Facts {
+pub fn decide(facts: Situation) -> Decision {
+    let Situation {
         can_read,
         can_write,
         join_enabled,
@@ -88,7 +88,7 @@ mod tests {
             (true,  true,  true,  true,  D::Member),
         ];
         for (can_read, can_write, join_enabled, is_member, expected) in table {
-            let facts = Facts { can_read, can_write, join_enabled, is_member };
+            let facts = Situation { can_read, can_write, join_enabled, is_member };
             assert_eq!(decide(facts), expected, "{facts:?}");
         }
     }
@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn a_locked_chat_always_names_a_cause() {
         for bits in 0u8..16 {
-            let facts = Facts {
+            let facts = Situation {
                 can_read: bits & 8 != 0,
                 can_write: bits & 4 != 0,
                 join_enabled: bits & 2 != 0,

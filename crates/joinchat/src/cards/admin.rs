@@ -7,8 +7,10 @@
 use serde_json::{json, Value};
 
 use super::{
-    action_set, card, execute, heading, shown, subtle, text, text::article, RecordSummary,
+    action_set, card, execute, heading, shown, subtle, text,
+    text::{article, capitalised},
 };
+use crate::actions::CardAction;
 use crate::domain::EntityType;
 
 /// Join chat on or off per record type, with a toggle per type for an admin.
@@ -47,23 +49,20 @@ pub fn settings(states: &[(EntityType, bool)], can_change: bool) -> Value {
     card(body)
 }
 
-/// Posted in a locked chat: any member may add the requester.
-pub fn ask_to_join(requester_name: &str, record: &RecordSummary, request_id: &str) -> Value {
+/// Posted in a locked chat: any member may add the requester. Every member
+/// sees it, so it names the person asking and never the record.
+pub fn ask_to_join(requester_name: &str, request_id: &str) -> Value {
     card(vec![
-        text(&format!(
-            "{} ({}) asks to join this chat",
-            shown(requester_name),
-            shown(&record.name)
-        )),
-        subtle(&format!(
-            "They work on this {} in Dynamics 365. Any member can add them; they will see the \
-             entire chat history.",
-            record.record.entity.display_name()
-        )),
+        text(&format!("{} asks to join this chat", shown(requester_name))),
+        subtle(
+            "They work on a Dynamics 365 record connected to this chat. Any member can add \
+             them; they will see the entire chat history.",
+        ),
         action_set(vec![execute(
             "Add",
-            "add",
-            json!({ "request": request_id }),
+            &CardAction::Add {
+                request: request_id.to_owned(),
+            },
         )]),
     ])
 }
@@ -114,24 +113,12 @@ fn switch_action(entity: EntityType, enabled: bool) -> Value {
         if enabled { "Enable" } else { "Disable" },
         entity.display_plural()
     );
-    let data = json!({
-        "entity": entity.logical_name(),
-        "enabled": if enabled { "true" } else { "false" },
-    });
-    execute(&title, "set_join_chat", data)
-}
-
-fn capitalised(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    execute(&title, &CardAction::SetJoinChat { entity, enabled })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{actions, button_verbs, says, summary};
+    use super::super::test_support::{actions, button_verbs, says, words};
     use super::super::validate;
     use super::*;
     use EntityType as E;
@@ -201,14 +188,14 @@ mod tests {
     }
 
     #[test]
-    fn ask_to_join_names_the_requester_and_the_record() {
-        let record = summary(E::Lead, "Contoso Coffee expansion");
-        let card = ask_to_join("Alex Wu", &record, "req-42");
+    fn ask_to_join_names_the_requester_and_never_the_record() {
+        let card = ask_to_join("Alex Wu", "req-42");
         validate(&card).unwrap();
-        assert!(says(
-            &card,
-            "Alex Wu (Contoso Coffee expansion) asks to join this chat"
-        ));
+        assert!(says(&card, "Alex Wu asks to join this chat"));
+        for word in words(&card) {
+            assert!(!word.contains("Contoso"), "{word}");
+            assert!(!word.contains("lead"), "{word}");
+        }
         assert_eq!(button_verbs(&card), ["add"]);
         let add = &actions(&card)[0];
         assert_eq!(add["title"], "Add");

@@ -7,29 +7,26 @@
 
 mod admin;
 mod record;
-mod text;
+pub mod text;
+#[cfg(any(test, feature = "test-support"))]
 mod validate;
 
 pub use admin::{ask_admin_request, ask_answered, ask_to_join, request_sent, settings};
-pub use record::{choose_record, no_chats, record_chats, text_card, try_again};
+pub use record::{choose_record, no_chats, record_chats, shared_look, text_card, try_again};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
-pub use validate::{validate, MAX_CARD_BYTES};
+/// The Teams-specific rules every card must keep; only tests check them.
+#[cfg(any(test, feature = "test-support"))]
+pub use validate::validate;
 
 use serde_json::{json, Value};
 
+use crate::actions::CardAction;
 use crate::domain::{ChatId, RecordRef};
 use crate::policy::Decision;
 
-/// Every `Action.Execute` verb a card may carry; the bot has a handler for each.
-pub const VERBS: &[&str] = &[
-    "join",
-    "refresh",
-    "show",
-    "ask_member",
-    "ask_admin",
-    "add",
-    "set_join_chat",
-];
+/// Teams accepts larger bot messages, but 28 KB (its webhook limit) leaves room for the
+/// activity around the card and for UTF-16 counting.
+pub const MAX_CARD_BYTES: usize = 28 * 1024;
 
 /// Teams refreshes a card automatically for at most this many users.
 pub const MAX_REFRESH_USER_IDS: usize = 60;
@@ -99,9 +96,22 @@ fn subtle(text: &str) -> Value {
     json!({ "type": "TextBlock", "text": text, "wrap": true, "isSubtle": true, "size": "Small" })
 }
 
-fn execute(title: &str, verb: &str, data: Value) -> Value {
-    debug_assert!(VERBS.contains(&verb), "{verb} has no handler");
-    json!({ "type": "Action.Execute", "title": title, "verb": verb, "data": data })
+fn execute(title: &str, action: &CardAction) -> Value {
+    execute_with(title, action, action.data())
+}
+
+/// An action whose data also names the person the card was drawn for, so a
+/// card forwarded to someone else is noticed when clicked.
+fn execute_for(title: &str, action: &CardAction, viewer: Option<&str>) -> Value {
+    let mut data = action.data();
+    if let Some(viewer) = viewer {
+        data["user"] = json!(viewer);
+    }
+    execute_with(title, action, data)
+}
+
+fn execute_with(title: &str, action: &CardAction, data: Value) -> Value {
+    json!({ "type": "Action.Execute", "title": title, "verb": action.verb(), "data": data })
 }
 
 fn open_url(title: &str, url: &str) -> Value {
@@ -110,11 +120,6 @@ fn open_url(title: &str, url: &str) -> Value {
 
 fn action_set(actions: Vec<Value>) -> Value {
     json!({ "type": "ActionSet", "actions": actions })
-}
-
-/// The `data` that names a record: its logical type and id, as strings.
-fn record_data(record: &RecordRef) -> Value {
-    json!({ "entity": record.entity.logical_name(), "record_id": record.id.as_str() })
 }
 
 /// A name or topic typed by someone else, made safe to show: cut to a readable length, and
@@ -243,7 +248,9 @@ mod tests {
             chat_entry(Decision::Hidden, false),
         ];
         let user_ids = vec!["29:a".to_owned(); 3];
-        let retry = json!({ "entity": "lead", "record_id": record.record.id.as_str() });
+        let retry = CardAction::Refresh {
+            target: crate::actions::Target::Record(record.record.clone()),
+        };
         vec![
             (
                 "record_chats",
@@ -266,7 +273,7 @@ mod tests {
             ),
             (
                 "try_again",
-                try_again("Dynamics 365 is busy.", Some(("refresh", &retry))),
+                try_again("Dynamics 365 is busy.", Some(&retry)),
             ),
             (
                 "settings",
@@ -275,7 +282,7 @@ mod tests {
                     true,
                 ),
             ),
-            ("ask_to_join", ask_to_join("Alex Wu", &record, "req-1")),
+            ("ask_to_join", ask_to_join("Alex Wu", "req-1")),
             ("request_sent", request_sent("I asked the chat's members.")),
             (
                 "ask_admin_request",
@@ -296,7 +303,11 @@ mod tests {
                     "{name}: {kind}"
                 );
                 if kind == "Action.Execute" {
-                    assert!(VERBS.contains(&action["verb"].as_str().unwrap()), "{name}");
+                    let verb = action["verb"].as_str().unwrap();
+                    assert!(
+                        CardAction::parse(verb, &action["data"]).is_ok(),
+                        "{name}: {verb}"
+                    );
                 }
             }
         }
@@ -309,7 +320,7 @@ mod tests {
             .flat_map(|(_, card)| actions(card))
             .filter_map(|action| action["verb"].as_str().map(str::to_owned))
             .collect();
-        for verb in VERBS {
+        for verb in CardAction::VERBS {
             assert!(used.iter().any(|found| found == verb), "{verb}");
         }
     }

@@ -1,16 +1,17 @@
 //! The views of one record's connected chats: the list with each chat's state for the viewer,
 //! "no connected chats", the choice between several matching records, and "try again".
 //!
-//! Wording follows DESIGN.md's behaviour table. These builders must not decide anything: the
+//! Wording follows the behaviour table of docs/behaviour.md. These builders must not decide anything: the
 //! caller passes each chat's decision and has already left out what the viewer may not see
 //! (a `Hidden` chat that slips through is still skipped).
 
 use serde_json::{json, Value};
 
 use super::{
-    action_set, card, execute, heading, open_url, record_data, shown, subtle, text, ChatEntry,
+    action_set, card, execute, execute_for, heading, open_url, shown, subtle, text, ChatEntry,
     RecordCard, RecordSummary, MAX_CARD_BYTES, MAX_REFRESH_USER_IDS,
 };
+use crate::actions::{CardAction, Target};
 use crate::domain::EntityType;
 use crate::policy::Decision;
 
@@ -23,6 +24,58 @@ const ROOM_FOR_SUMMARY: usize = 512;
 
 /// At most this many records are offered in a choice card.
 const MAX_CHOICES: usize = 10;
+
+/// Teams' automatic refresh of a card for `user_ids` (at most the first
+/// [`MAX_REFRESH_USER_IDS`]): each gets the view drawn for them. Without a
+/// list, Teams refreshes it for everyone in a chat of up to 60 members.
+fn refresh(target: Target, user_ids: Option<&[String]>) -> Value {
+    let action = CardAction::Refresh { target };
+    let mut refresh = json!({
+        "action": {
+            "type": "Action.Execute",
+            "verb": action.verb(),
+            "title": "Refresh",
+            "data": action.data(),
+        },
+    });
+    if let Some(user_ids) = user_ids {
+        refresh["userIds"] = json!(&user_ids[..user_ids.len().min(MAX_REFRESH_USER_IDS)]);
+    }
+    refresh
+}
+
+/// The answer to `chats for <type> <name or id>` posted in a group chat.
+/// Every member sees it (and clients that never refresh it), so it names
+/// nothing beyond what the asker typed: no record name, no chat, no count,
+/// nobody's access. Each viewer gets their own view through the refresh
+/// (`user_ids`, the first 60 members) and through the button, which answers
+/// the clicker alone.
+pub fn shared_look(
+    entity: EntityType,
+    typed: &str,
+    look: &Target,
+    user_ids: Option<&[String]>,
+) -> Value {
+    let mut card = card(vec![
+        heading(&format!(
+            "Chats for {} “{}”",
+            entity.display_name(),
+            shown(typed)
+        )),
+        text(
+            "What each of you can see and join depends on your own access in Dynamics 365. \
+             Select Show my view to see yours.",
+        ),
+        action_set(vec![execute(
+            "Show my view",
+            &CardAction::Show {
+                target: look.clone(),
+            },
+        )]),
+    ]);
+    card["refresh"] = refresh(look.clone(), user_ids);
+    card
+}
 
 /// The chats connected to a record, each with what this viewer can do.
 pub fn record_chats(view: &RecordCard) -> Value {
@@ -41,16 +94,7 @@ pub fn record_chats(view: &RecordCard) -> Value {
     }
     let mut card = card(Vec::new());
     if let Some(user_ids) = view.refresh_user_ids {
-        let user_ids = &user_ids[..user_ids.len().min(MAX_REFRESH_USER_IDS)];
-        card["refresh"] = json!({
-            "action": {
-                "type": "Action.Execute",
-                "verb": "refresh",
-                "title": "Refresh",
-                "data": record_data(&summary.record),
-            },
-            "userIds": user_ids,
-        });
+        card["refresh"] = refresh(Target::Record(summary.record.clone()), Some(user_ids));
     }
     // Chats are added while they fit: whatever their topics, ids and links, the card stays
     // valid, and the rest are counted in one line.
@@ -100,8 +144,9 @@ pub fn choose_record(entity: EntityType, query: &str, matches: &[RecordSummary])
     body.extend(matches.iter().take(MAX_CHOICES).map(|summary| {
         action_set(vec![execute(
             &shown(&summary.name),
-            "show",
-            record_data(&summary.record),
+            &CardAction::Show {
+                target: Target::Record(summary.record.clone()),
+            },
         )])
     }));
     if matches.len() > MAX_CHOICES {
@@ -113,16 +158,15 @@ pub fn choose_record(entity: EntityType, query: &str, matches: &[RecordSummary])
     card(body)
 }
 
-/// Something failed that may work later (throttling, an outage). `retry` repeats an action:
-/// its verb and its data, whose values must be strings.
-pub fn try_again(message: &str, retry: Option<(&str, &Value)>) -> Value {
+/// Something failed that may work later (throttling, an outage). `retry` repeats an action.
+pub fn try_again(message: &str, retry: Option<&CardAction>) -> Value {
     let mut body = vec![
         heading("Something went wrong"),
         text(message),
         text("Please try again in a moment."),
     ];
-    if let Some((verb, data)) = retry {
-        body.push(action_set(vec![execute("Try again", verb, data.clone())]));
+    if let Some(action) = retry {
+        body.push(action_set(vec![execute("Try again", action)]));
     }
     card(body)
 }
@@ -130,13 +174,6 @@ pub fn try_again(message: &str, retry: Option<(&str, &Value)>) -> Value {
 /// A plain answer shown where a card is expected (an invoke must answer a card).
 pub fn text_card(message: &str) -> Value {
     card(vec![text(message)])
-}
-
-/// The `data` that names one chat of a record.
-fn chat_data(record: &RecordSummary, chat: &ChatEntry) -> Value {
-    let mut data = record_data(&record.record);
-    data["chat_id"] = json!(chat.chat_id.as_str());
-    data
 }
 
 fn byte_len(value: &Value) -> usize {
@@ -187,11 +224,9 @@ fn chat_state(
     viewer: Option<&str>,
 ) -> (Vec<Value>, Vec<Value>) {
     let entity = record.record.entity;
-    let for_viewer = |mut data: Value| {
-        if let Some(viewer) = viewer {
-            data["user"] = json!(viewer);
-        }
-        data
+    let join = || CardAction::Join {
+        chat: chat.chat_id.clone(),
+        record: record.record.clone(),
     };
     let open = || open_url("Open chat", &chat.open_url);
     if chat.just_joined {
@@ -205,7 +240,7 @@ fn chat_state(
     match chat.decision {
         Decision::Member => (vec![text("You're a member")], vec![open()]),
         Decision::Joinable => {
-            let mut join = execute("Join", "join", for_viewer(chat_data(record, chat)));
+            let mut join = execute_for("Join", &join(), viewer);
             join["style"] = json!("positive");
             (vec![text("🔒 Hover over to join this chat")], vec![join])
         }
@@ -230,14 +265,16 @@ fn chat_state(
             }
             let mut actions = vec![execute(
                 "Ask a member to add you",
-                "ask_member",
-                chat_data(record, chat),
+                &CardAction::AskMember {
+                    chat: chat.chat_id.clone(),
+                    record: record.record.clone(),
+                },
             )];
             if type_disabled {
-                actions.push(execute(
+                actions.push(execute_for(
                     "Ask your admin",
-                    "ask_admin",
-                    for_viewer(record_data(&record.record)),
+                    &CardAction::AskAdmin { entity },
+                    viewer,
                 ));
             }
             (lines, actions)
@@ -357,7 +394,7 @@ mod tests {
                 "ask_member",
                 json!({ "chat_id": CHAT, "entity": "lead", "record_id": GUID }),
             ),
-            ("ask_admin", json!({ "entity": "lead", "record_id": GUID })),
+            ("ask_admin", json!({ "entity": "lead" })),
         ];
         for (verb, expected) in table {
             assert_eq!(data_of(verb), expected, "{verb}");
@@ -588,10 +625,16 @@ mod tests {
 
     #[test]
     fn try_again_offers_a_retry_only_when_given_one() {
-        let data = json!({ "entity": "lead", "record_id": GUID });
+        let record = crate::domain::RecordRef {
+            entity: EntityType::Lead,
+            id: crate::domain::RecordId::parse(GUID).unwrap(),
+        };
+        let refresh = CardAction::Refresh {
+            target: Target::Record(record),
+        };
         let table = [
             (None, Vec::<String>::new()),
-            (Some(("refresh", &data)), vec!["refresh".to_owned()]),
+            (Some(&refresh), vec!["refresh".to_owned()]),
         ];
         for (retry, verbs) in table {
             let card = try_again("Dynamics 365 is busy right now.", retry);

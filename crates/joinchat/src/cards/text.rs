@@ -4,7 +4,7 @@
 //! `not_found` must read the same whether the record does not exist or the user cannot read
 //! it; nothing here may depend on facts the caller did not already allow the user to see.
 
-use super::{shown, RecordSummary};
+use super::shown;
 use crate::domain::EntityType;
 
 /// The answer both for "no such record" and for "a record you cannot read": the wording
@@ -18,14 +18,119 @@ pub fn not_found(entity: EntityType, query: &str) -> String {
     )
 }
 
-/// Posted in the chat after someone joined it from a record.
-pub fn joined_notice_text(user_name: &str, record: &RecordSummary) -> String {
+/// Posted in the chat after someone joined it. It names the person, never
+/// the record: members of a connected chat may have no access to it.
+pub fn joined_notice_text(user_name: &str) -> String {
+    format!("{} joined the chat", shown(user_name))
+}
+
+pub const SLOW_DOWN: &str =
+    "You're sending requests faster than I can check them with Dynamics 365. Please wait a minute and try again.";
+pub const NO_IDENTITY: &str =
+    "I can't tell who you are in this conversation, so I can't show records here.";
+pub const BUSY: &str =
+    "Dynamics 365 or Teams is busy right now, so nothing was changed. Try again in a moment.";
+pub const GRAPH_REFUSED: &str =
+    "Teams didn't let me add you to this chat. Ask a member to add you, or ask your admin to check the bot's permissions.";
+pub const NOTICE_SKIPPED: &str = "I couldn't post in that chat because the bot isn't installed there; Teams still told its members you were added.";
+pub const LOCKED_NOT_CONNECTED: &str =
+    "This chat isn't connected to that record, so it can't be joined from here.";
+pub const LOCKED_NOT_YOURS: &str =
+    "This card was made for someone else. Ask the bot for your own view of the record.";
+pub const JOINED_REDRAW_FAILED: &str = "You joined the chat.";
+pub const ASK_NOT_CONNECTED: &str = "That chat isn't connected to this record.";
+pub const ALREADY_MEMBER: &str = "You're a member of that chat already.";
+pub const ASKED_MEMBERS_RECENTLY: &str =
+    "You already asked the members of this chat in the last hour. They'll see your \
+     request in the chat; you can ask again later.";
+pub const ASK_BOT_MISSING: &str =
+    "I can't post in that chat because the bot isn't installed there. Ask one of its \
+     members directly, or ask your admin to add the bot to the chat.";
+pub const REQUEST_CLOSED: &str =
+    "This request is no longer open. If they still need to join, they can ask again.";
+pub const REQUEST_FORGED: &str = "This request can't be used to add that person.";
+pub const REQUEST_INVALID: &str = "This request is no longer valid.";
+pub const ONLY_MEMBERS_ADD: &str = "Only members of this chat can add people to it.";
+pub const REQUESTER_UNREACHABLE: &str =
+    "I couldn't tell them myself: the bot isn't installed for them.";
+pub const ASKED_ADMINS_RECENTLY: &str =
+    "You already asked your admins about this in the last hour; they have your request.";
+
+/// The member asking to join was added: told to them 1:1 (they asked from
+/// the record, so they may read its name).
+pub fn you_were_added(adder: &str, record_name: &str, entity: EntityType) -> String {
     format!(
-        "{} joined the chat from {} ({}).",
-        shown(user_name),
-        shown(&record.name),
-        record.record.entity.display_name()
+        "{} added you to the chat connected to {} ({}). You can see its entire history.",
+        shown(adder),
+        shown(record_name),
+        entity.display_name()
     )
+}
+
+/// The ask-a-member request went out.
+pub fn asked_members(topic: &str) -> String {
+    format!(
+        "I asked the members of “{}” to add you. You'll hear from me here when someone does.",
+        shown(topic)
+    )
+}
+
+/// The record type has no connected-chat configuration in Dynamics 365.
+pub fn type_not_set_up(entity: EntityType) -> String {
+    format!(
+        "{} aren't set up for connected chats in Dynamics 365 yet. Add the record type under \
+         App Settings → Chat and collaborate first.",
+        capitalised(entity.display_plural())
+    )
+}
+
+/// Ask your admin went to the admins' chat.
+pub fn asked_admin_chat(entity: EntityType) -> String {
+    format!(
+        "I asked your admins, in their chat, to turn on Join chat for {}.",
+        entity.display_plural()
+    )
+}
+
+/// Ask your admin reached no admin.
+pub fn no_admin_reached(entity: EntityType, unreachable: &[String]) -> String {
+    let mut text = "I couldn't reach any admin".to_owned();
+    if !unreachable.is_empty() {
+        text.push_str(&format!(
+            " ({} — the bot isn't installed for them)",
+            unreachable.join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        ". Ask your Dynamics 365 admin to turn on Join chat for {}.",
+        entity.display_plural()
+    ));
+    text
+}
+
+/// Ask your admin reached some admins.
+pub fn asked_admins(entity: EntityType, reached: &[String], unreachable: &[String]) -> String {
+    let mut text = format!(
+        "I asked {} to turn on Join chat for {}.",
+        reached.join(", "),
+        entity.display_plural()
+    );
+    if !unreachable.is_empty() {
+        text.push_str(&format!(
+            " I couldn't reach {} because the bot isn't installed for them.",
+            unreachable.join(", ")
+        ));
+    }
+    text
+}
+
+/// `word` with its first letter in capitals.
+pub fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// The typed record type is not one the bot supports (or none was typed).
@@ -105,7 +210,6 @@ fn and_list(items: &[String], conjunction: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::summary;
     use super::*;
     use EntityType as E;
 
@@ -141,11 +245,11 @@ mod tests {
     }
 
     #[test]
-    fn joined_notice_names_the_person_and_the_record() {
-        let record = summary(E::Incident, "Broken espresso machine");
+    fn joined_notice_names_the_person_and_never_the_record() {
+        assert_eq!(joined_notice_text("Alex Wu"), "Alex Wu joined the chat");
         assert_eq!(
-            joined_notice_text("Alex Wu", &record),
-            "Alex Wu joined the chat from Broken espresso machine (case)."
+            joined_notice_text("Eve [x](https://evil)"),
+            "Eve [x] (https://evil) joined the chat"
         );
     }
 

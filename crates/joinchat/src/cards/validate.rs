@@ -6,11 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{MAX_REFRESH_USER_IDS, SCHEMA, VERBS, VERSION};
-
-/// Teams accepts larger bot messages, but 28 KB (its webhook limit) leaves room for the
-/// activity around the card and for UTF-16 counting.
-pub const MAX_CARD_BYTES: usize = 28 * 1024;
+use super::{MAX_CARD_BYTES, MAX_REFRESH_USER_IDS, SCHEMA, VERSION};
+use crate::actions::CardAction;
 
 /// Element types of Adaptive Cards 1.5.
 const ELEMENTS: &[&str] = &[
@@ -122,7 +119,9 @@ fn check_action(action: &Value) -> Result<(), String> {
     match kind {
         "Action.Execute" => {
             let verb = action["verb"].as_str().unwrap_or_default();
-            if !VERBS.contains(&verb) {
+            if CardAction::parse(verb, &action["data"])
+                == Err(crate::actions::BadAction::UnknownVerb)
+            {
                 return Err(format!("“{title}” has verb {verb:?}, which has no handler"));
             }
             match action.get("data") {

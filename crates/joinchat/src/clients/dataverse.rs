@@ -61,7 +61,7 @@ pub struct JoinChatSetting {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admin {
+pub struct RoleHolder {
     pub aad: Option<String>,
     pub name: String,
 }
@@ -316,7 +316,11 @@ impl DataverseClient {
     }
 
     /// Everyone holding the named security role.
-    pub async fn role_holders(&self, role: &str, deadline: Instant) -> DataverseResult<Vec<Admin>> {
+    pub async fn role_holders(
+        &self,
+        role: &str,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<RoleHolder>> {
         #[derive(Deserialize)]
         struct Holder {
             #[serde(default)]
@@ -338,13 +342,13 @@ impl DataverseClient {
             .get(&path, None, deadline)
             .await?
             .ok_or(DataverseError::Shape)?;
-        let mut admins: Vec<Admin> = Vec::new();
+        let mut admins: Vec<RoleHolder> = Vec::new();
         for holder in roles
             .value
             .into_iter()
             .flat_map(|r| r.systemuserroles_association)
         {
-            let admin = Admin {
+            let admin = RoleHolder {
                 aad: holder.azureactivedirectoryobjectid,
                 name: holder.fullname.unwrap_or_default(),
             };

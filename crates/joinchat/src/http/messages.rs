@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
-use super::Refusal;
-use crate::{auth::AuthFailure, bot::Reply, teams::Activity, AppState};
+use super::{answered, Refusal};
+use crate::{auth::AuthFailure, teams::Activity, AppState};
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -75,14 +75,7 @@ pub async fn post(
         return Err(Refusal::OtherTenant);
     }
 
-    let reply = state.bot.handle(activity).await;
-    Ok(match reply {
-        Reply::Accepted => HttpResponse::Ok().finish(),
-        Reply::Invoke(body) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(body),
-        Reply::Unavailable => return Err(Refusal::Unavailable),
-    })
+    answered(state.bot.handle(activity).await)
 }
 
 /// Counts and logs an authentication failure (never the token), and turns it

@@ -14,10 +14,27 @@ use actix_web::{
 };
 use serde_json::json;
 
-use crate::{auth::AuthFailure, AppState};
+use crate::{auth::AuthFailure, bot::Reply, AppState};
+
+pub use actix_web::dev::{Server, ServerHandle};
+
+/// The bot's HTTP server on `listener`, not yet running.
+pub fn server(state: Arc<AppState>, listener: std::net::TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    Ok(actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(track))
+            .configure(routes)
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(5)
+    .run())
+}
 
 /// The route table.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/messages", web::post().to(messages::post))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -68,6 +85,17 @@ impl ResponseError for Refusal {
     }
 }
 
+/// The answer to an activity the bot handled.
+fn answered(reply: Reply) -> Result<HttpResponse, Refusal> {
+    match reply {
+        Reply::Accepted => Ok(HttpResponse::Ok().finish()),
+        Reply::Invoke(body) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body)),
+        Reply::Unavailable => Err(Refusal::Unavailable),
+    }
+}
+
 impl From<AuthFailure> for Refusal {
     fn from(failure: AuthFailure) -> Refusal {
         match failure {
@@ -102,7 +130,7 @@ async fn metrics_text(state: web::Data<Arc<AppState>>) -> HttpResponse {
 
 /// Counts and times every request by its route pattern (never the raw path,
 /// which would let callers mint unbounded label values).
-pub async fn track(
+async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {

@@ -71,4 +71,10 @@ impl InvokeResponse {
             value: serde_json::json!({ "code": code, "message": message }),
         }
     }
+
+    /// The body to send: an invoke response is plain data, so serialising it
+    /// cannot fail.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+    }
 }
