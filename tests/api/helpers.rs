@@ -222,6 +222,7 @@ pub fn test_config(cloud: &Cloud, store: StoreKind, redis_prefix: Option<String>
         admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
+        playground: false,
         tunables: Tunables::default(),
     }
 }

@@ -193,6 +193,22 @@ impl KeySource {
         }
     }
 
+    /// Fetches the metadata and its keys now (in the one flight, whatever the
+    /// back-off); how many usable keys it holds and how many are endorsed for
+    /// Teams (`msteams`). For `joinchat doctor`.
+    pub async fn load(&self) -> Result<(usize, usize), KeyError> {
+        let _flight = self.inner.flight.lock().await;
+        self.write().attempts += 1;
+        self.fetch_and_record().await?;
+        let set = self.read();
+        let teams = set
+            .keys
+            .values()
+            .filter(|key| key.endorsements.iter().any(|e| e == "msteams"))
+            .count();
+        Ok((set.keys.len(), teams))
+    }
+
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -292,6 +308,12 @@ impl KeySource {
             }
             set.attempts += 1;
         }
+        self.fetch_and_record().await
+    }
+
+    /// Fetches and records the outcome: the keys, or one more failure and
+    /// its back-off. The caller holds the flight.
+    async fn fetch_and_record(&self) -> Result<(), KeyError> {
         let fetched = self.fetch().await;
         let mut set = self.write();
         let now = Instant::now();

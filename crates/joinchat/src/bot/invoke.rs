@@ -149,6 +149,9 @@ impl Bot {
         };
         match result {
             Ok(answer) => (answer.into_invoke(), "admin"),
+            Err(error) if error.is_setup_problem() => {
+                (InvokeResponse::card(cards::not_set_up()), "not_set_up")
+            }
             Err(error) => {
                 tracing::warn!(%error, verb, "admin action failed");
                 let busy = InvokeResponse::card(cards::try_again(text::BUSY, None));

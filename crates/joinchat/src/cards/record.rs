@@ -196,6 +196,10 @@ fn no_chats_sentence(record: &RecordSummary) -> String {
 }
 
 fn chat_container(record: &RecordSummary, chat: &ChatEntry, viewer: Option<&str>) -> Value {
+    if let Some(problem) = chat.unavailable {
+        let items = super::setup::unavailable_chat(problem);
+        return json!({ "type": "Container", "separator": true, "spacing": "Medium", "items": items });
+    }
     let topic = if chat.topic.trim().is_empty() {
         "Untitled chat".to_owned()
     } else {
@@ -515,6 +519,7 @@ mod tests {
                     "https://teams.microsoft.com/l/chat/19%3A{}{n:02}%40thread.v2/0?tenantId={GUID}",
                     "a1b2c3d4".repeat(8)
                 ),
+                unavailable: None,
             })
             .collect();
         let user_ids: Vec<String> = (0..60)
@@ -543,6 +548,7 @@ mod tests {
                 decision: locked(true, true),
                 just_joined: false,
                 open_url: format!("https://teams.microsoft.com/l/chat/{}", "u".repeat(2000)),
+                unavailable: None,
             })
             .collect();
         let user_ids: Vec<String> = (0..60)

@@ -4,5 +4,4 @@
 pub mod connector;
 pub mod dataverse;
 pub mod graph;
-pub mod odata;
 pub mod retry;

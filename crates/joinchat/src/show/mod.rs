@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+mod render;
+mod resolve;
+
+pub use self::render::{deep_link, render};
+pub use self::resolve::{resolve, Resolution};
+
 use crate::{
     actions::{CardAction, Target},
     audit::{self, AuditEvent},
@@ -19,20 +25,11 @@ use crate::{
     commands::RecordQuery,
     context::{Answer, Place, Viewer},
     domain::{ChatId, EntityType, RecordRef},
-    facts::{Facts, FactsError, RecordFacts, View},
-    policy::{self, Decision},
+    facts::{Facts, FactsError, View},
+    policy::Decision,
     store::{keys, Store},
     teams::InvokeResponse,
 };
-
-/// What a typed record name or id resolved to.
-#[derive(Clone)]
-pub enum Resolution {
-    Record(RecordRef),
-    /// Several readable records match: the person picks one.
-    Choose(Vec<RecordSummary>),
-    NotFound,
-}
 
 /// How the record card should be drawn.
 #[derive(Default)]
@@ -217,6 +214,12 @@ impl Shows {
             .await
         {
             Ok(view) => view,
+            Err(error) if error.is_setup_problem() => {
+                return (
+                    InvokeResponse::card(cards::not_set_up()).to_bytes(),
+                    "not_set_up",
+                );
+            }
             Err(error) => {
                 tracing::warn!(%error, "refresh failed");
                 let retry = CardAction::Refresh {
@@ -292,6 +295,7 @@ impl Shows {
             decision,
             just_joined: false,
             open_url: deep_link(chat),
+            unavailable: None,
         };
         InvokeResponse::card(cards::record_chats(&RecordCard {
             record: &summary,
@@ -389,134 +393,13 @@ impl Shows {
     }
 }
 
-/// A read failed: nothing was changed; the person may try again.
+/// A read failed: nothing was changed. A refusal (403) is a setup problem
+/// for an admin, said as such (the Graph or Dataverse client logged it);
+/// anything else, the person may try again.
 pub fn busy(error: FactsError) -> (Answer, &'static str) {
+    if error.is_setup_problem() {
+        return (Answer::Card(cards::not_set_up()), "not_set_up");
+    }
     tracing::warn!(%error, "could not read the facts");
     (Answer::Card(cards::try_again(BUSY, None)), "busy")
-}
-
-pub async fn resolve(
-    facts: &Facts,
-    viewer: &Viewer,
-    entity: EntityType,
-    query: &RecordQuery,
-    deadline: Instant,
-) -> Result<Resolution, FactsError> {
-    let text = match query {
-        RecordQuery::Id(id) => {
-            return Ok(Resolution::Record(RecordRef {
-                entity,
-                id: id.clone(),
-            }))
-        }
-        RecordQuery::Name(text) => text,
-    };
-    // The search runs as the seller: records they cannot read never come back.
-    let rows = facts
-        .dataverse()
-        .find_records(entity, text, &viewer.aad, deadline)
-        .await?;
-    let exact: Vec<_> = rows
-        .iter()
-        .filter(|row| row.name.trim().eq_ignore_ascii_case(text.trim()))
-        .collect();
-    let chosen = match (exact.as_slice(), rows.as_slice()) {
-        ([only], _) => Some(*only),
-        ([], [only]) => Some(only),
-        _ => None,
-    };
-    if let Some(row) = chosen {
-        return Ok(Resolution::Record(RecordRef {
-            entity,
-            id: row.id.clone(),
-        }));
-    }
-    if rows.is_empty() {
-        return Ok(Resolution::NotFound);
-    }
-    let candidates = if exact.len() > 1 {
-        exact
-    } else {
-        rows.iter().collect()
-    };
-    Ok(Resolution::Choose(
-        candidates
-            .into_iter()
-            .map(|row| RecordSummary {
-                record: RecordRef {
-                    entity,
-                    id: row.id.clone(),
-                },
-                name: row.name.clone(),
-            })
-            .collect(),
-    ))
-}
-
-/// Draws a view; pure, so warm refreshes cost nothing but the cache read.
-pub fn render(
-    viewer: &Viewer,
-    record: &RecordRef,
-    query: &str,
-    view: &View,
-    options: &CardOptions<'_>,
-) -> Answer {
-    let Some(record_facts) = &view.record else {
-        return Answer::Text(cards::not_found(record.entity, query));
-    };
-    let summary = RecordSummary {
-        record: record.clone(),
-        name: record_facts.name.clone(),
-    };
-    let chats = entries(viewer, view, record_facts, options.marks.just_joined);
-    if chats.is_empty() {
-        return Answer::Card(cards::no_chats(&summary));
-    }
-    Answer::Card(cards::record_chats(&RecordCard {
-        record: &summary,
-        chats: &chats,
-        refresh_user_ids: options.refresh_user_ids,
-        notice: options.marks.notice,
-        viewer: Some(viewer.aad.as_str()),
-    }))
-}
-
-fn entries(
-    viewer: &Viewer,
-    view: &View,
-    record: &RecordFacts,
-    just_joined: Option<&ChatId>,
-) -> Vec<ChatEntry> {
-    record
-        .chats
-        .iter()
-        .filter_map(|chat| {
-            let chat_id = ChatId::parse(&chat.id).ok()?;
-            let decision = policy::decide(policy::Situation {
-                can_read: view.access.read,
-                can_write: view.access.write,
-                join_enabled: view.join_enabled,
-                is_member: chat.has_member(&viewer.aad),
-            });
-            if decision == Decision::Hidden {
-                return None;
-            }
-            let open_url = chat.web_url.clone().unwrap_or_else(|| deep_link(&chat_id));
-            Some(ChatEntry {
-                just_joined: just_joined == Some(&chat_id) && decision == Decision::Member,
-                chat_id,
-                topic: chat.topic.clone(),
-                member_count: chat.members.len(),
-                decision,
-                open_url,
-            })
-        })
-        .collect()
-}
-
-/// The Teams link that opens a chat by its thread id.
-pub fn deep_link(chat: &ChatId) -> String {
-    let encoded =
-        percent_encoding::utf8_percent_encode(chat.as_str(), percent_encoding::NON_ALPHANUMERIC);
-    format!("https://teams.microsoft.com/l/chat/{encoded}/0")
 }
