@@ -4,10 +4,12 @@
 mod admin;
 mod cards;
 mod cli;
+mod cluster;
 mod doctor;
 mod front_door;
 mod group_chat;
 mod join;
+mod keys;
 mod observability;
 mod package;
 mod permissions_agree;
@@ -28,5 +30,7 @@ mod tidy;
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+mod redis_watch;
 #[allow(dead_code)]
 mod sandbox_helpers;

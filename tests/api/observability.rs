@@ -17,10 +17,11 @@ const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
 
 #[tokio::test]
 async fn readiness_reports_the_store_it_uses() {
-    for store in [StoreKind::Memory, StoreKind::Redis] {
+    for store in crate::helpers::EVERY_STORE {
         let kind = match store.effective() {
             StoreKind::Memory => "memory",
             StoreKind::Redis => "redis",
+            StoreKind::Cluster => "redis-cluster",
         };
         let app = spawn_app(store).await;
         let ready = app.get("/readyz").await;
@@ -69,7 +70,7 @@ async fn readiness_waits_for_the_signing_keys() {
 
     http.delete(&faults).send().await.unwrap();
     let mut status = 0;
-    for _ in 0..40 {
+    for _ in 0..100 {
         status = app.get("/readyz").await.status().as_u16();
         if status == 200 {
             break;
