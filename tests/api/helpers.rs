@@ -241,6 +241,7 @@ pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
         admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
+        playground: false,
         tunables: Tunables::default(),
     }
 }

@@ -5,16 +5,23 @@ mod admin;
 mod card_schema;
 mod cards;
 mod cli;
+mod doctor;
 mod front_door;
+mod group_chat;
 mod join;
+mod permissions_agree;
+mod playground;
+mod playground_cli;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;
 mod sandbox_entra;
 mod sandbox_faults;
 mod sandbox_graph;
+mod sandbox_permissions;
 mod sandbox_world;
 mod scale;
+mod tenant;
 mod tidy;
 
 // Shared by every test module; not each module uses each helper.

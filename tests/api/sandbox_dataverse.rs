@@ -375,3 +375,46 @@ async fn what_the_simulation_does_not_serve_is_refused_loudly() {
         "{challenge}"
     );
 }
+
+#[tokio::test]
+async fn contains_treats_sql_wildcards_as_dataverse_does() {
+    let app = crate::sandbox_helpers::start(crate::sandbox_helpers::tenant_world(""), None).await;
+    let session = Session::new(&app).await;
+    #[rustfmt::skip]
+    let table: [(&str, &[&str]); 6] = [
+        ("Acme_20", &["Acme_2024", "Acme-2024"]),    // `_`: any one character
+        ("Acme[_]20", &["Acme_2024"]),               // `[_]`: an underscore
+        ("100%", &["100% Acme", "100 Acme"]),        // `%`: any run
+        ("100[%]", &["100% Acme"]),                  // `[%]`: a percent sign
+        ("[0-9] Acme", &["100 Acme"]),               // a set
+        ("[[]", &[]),                                // `[[]`: a bracket
+    ];
+    for (text, expected) in table {
+        let filter = crate::sandbox_helpers::encode(&format!("contains(fullname,'{text}')"));
+        let (status, body) = session
+            .get(&format!("leads?$select=fullname&$filter={filter}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{text}: {body}");
+        let mut found = names(&body, "fullname");
+        found.sort();
+        let mut expected: Vec<String> = expected.iter().map(|n| (*n).to_owned()).collect();
+        expected.sort();
+        assert_eq!(found, expected, "contains(fullname,'{text}')");
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_disabled_and_cannot_be_acted_as() {
+    let app = crate::sandbox_helpers::start(crate::sandbox_helpers::tenant_world(""), None).await;
+    let session = Session::new(&app).await;
+    let dana = aad(&app, "dana").await;
+    let path = format!("systemusers?$select=systemuserid,isdisabled&$filter=azureactivedirectoryobjectid eq {dana}");
+    let (_, body) = session.get(&path, None).await;
+    assert_eq!(body["value"][0]["isdisabled"], true, "{body}");
+    let (status, body) = session.get("leads?$select=fullname", Some(&dana)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("is disabled"));
+}

@@ -220,7 +220,14 @@ async fn installing_the_bot_lets_it_post_into_the_chat() {
     let graph = app.token(GRAPH_SCOPE).await;
     let connector = app.token(CONNECTOR_SCOPE).await;
     let chat_id = "19:fit-out-site-visits@thread.v2";
-    let install = json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{}", app.cloud.teams_app_id())});
+    let consent: Vec<Value> = joinchat_sandbox::TEAMS_APP_RSC_PERMISSIONS
+        .iter()
+        .map(|p| json!({"permissionValue": p, "permissionType": "Application"}))
+        .collect();
+    let install = json!({
+        "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{}", app.cloud.teams_app_id()),
+        "consentedPermissionSet": {"resourceSpecificPermissions": consent},
+    });
     let unknown = json!({"teamsApp@odata.bind": "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/1c9f0b7e"});
     let (status, _) = app
         .post(

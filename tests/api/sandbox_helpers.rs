@@ -150,3 +150,90 @@ pub fn encode(segment: &str) -> String {
 
 pub const EXPANSION_CHAT: &str = "19:contoso-coffee-expansion@thread.v2";
 pub const EXPANSION_LEAD: &str = "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b";
+
+/// A small tenant for the permission and matching tests: leads whose names
+/// hold SQL wildcards, a chat with the bot and one without, an ordinary chat
+/// connected to no record (twice: `connected_to` absent and `[]`), and a
+/// disabled user who may write the leads. `app` is appended as written (an
+/// `[app]` section, or nothing for joinchat's default permissions).
+pub fn tenant_world(app: &str) -> World {
+    let text = format!("{TENANT_WORLD}\n{app}\n");
+    World::parse(&text, "tenant.toml").expect("the tenant world parses")
+}
+
+pub const ACME_LEAD: &str = "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b";
+/// Connected to the Acme_2024 lead; the bot is not installed here.
+pub const ACME_ROOM: &str = "19:acme-room@thread.v2";
+/// Connected to the Acme_2024 lead; the bot is installed here (with its RSC).
+pub const ACME_BOT_ROOM: &str = "19:acme-bot-room@thread.v2";
+/// Connected to no record.
+pub const LUNCH: &str = "19:lunch@thread.v2";
+
+pub const TENANT_WORLD: &str = r#"
+tenant_id = "contoso.test"
+join_chat = ["lead"]
+
+[[users]]
+key = "sam"
+name = "Sam Rivera"
+
+[[users]]
+key = "alex"
+name = "Alex Wu"
+
+[[users]]
+key = "dana"
+name = "Dana Left"
+disabled = true
+
+[[records]]
+entity = "lead"
+id = "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b"
+name = "Acme_2024"
+owner = "sam"
+write = ["alex", "dana"]
+
+[[records]]
+entity = "lead"
+name = "Acme-2024"
+owner = "sam"
+write = ["alex", "dana"]
+
+[[records]]
+entity = "lead"
+name = "100% Acme"
+owner = "sam"
+write = ["alex"]
+
+[[records]]
+entity = "lead"
+name = "100 Acme"
+owner = "sam"
+write = ["alex"]
+
+[[chats]]
+id = "19:acme-room@thread.v2"
+topic = "Acme room"
+members = ["sam"]
+connected_to = ["lead:Acme_2024"]
+bot_installed = false
+
+[[chats]]
+id = "19:acme-bot-room@thread.v2"
+topic = "Acme room with the bot"
+members = ["sam"]
+connected_to = ["lead:Acme_2024"]
+
+[[chats]]
+id = "19:lunch@thread.v2"
+topic = "Lunch plans"
+members = ["sam"]
+messages = [{ from = "sam", text = "Tacos?" }]
+bot_installed = false
+
+[[chats]]
+id = "19:coffee@thread.v2"
+topic = "Coffee"
+members = ["sam"]
+connected_to = []
+"#;

@@ -144,7 +144,10 @@ fn a_bad_world_file_is_refused_with_its_line_and_problem() {
             "chats[0].connected_to[0]: no record \"lead:Contso\" (records of type lead: \"Contoso Coffee expansion\")"),
         ("connected_to = [\"lead:Contoso Coffee expansion\"]", "connected_to = [\"Contoso\"]", 21, "expected \"<record type>:<record name or id>\""),
         ("connected_to = [\"lead:Contoso Coffee expansion\"]", "connected_to = [\"deal:Contoso\"]", 21, "unsupported record type \"deal\""),
-        ("connected_to = [\"lead:Contoso Coffee expansion\"]", "connected_to = []", 21, "chats[0].connected_to: a chat must be connected to at least one record"),
+        ("join_chat = [\"lead\"]", "join_chat = [\"lead\"]\n[app]\ngraph_permissions = []\nsecret = \"x\"", 5, "unknown field `secret`"),
+        ("join_chat = [\"lead\"]", "join_chat = [\"lead\"]\n[app]\ngraph_permissions = [\"Chat ReadBasic\"]", 4, "app.graph_permissions[0]: \"Chat ReadBasic\" is not a permission name"),
+        ("join_chat = [\"lead\"]", "join_chat = [\"lead\"]\n[app]\ngraph_permissions = [\"Chat.Manage.Chat\"]", 4, "app.graph_permissions[0]: \"Chat.Manage.Chat\" is a resource-specific permission"),
+        ("join_chat = [\"lead\"]", "join_chat = [\"lead\"]\n[app]\ngraph_permissions = [\"Chat.Read.All\", \"Chat.Read.All\"]", 4, "app.graph_permissions[1]: \"Chat.Read.All\" is listed twice"),
         ("entity = \"lead\"", "entity = \"deal\"", 13, "records[0].entity: unsupported record type \"deal\" (supported: lead, opportunity, account, contact, incident)"),
         ("key = \"alex\"", "key = \"sam\"", 9, "users[1].key: duplicate user \"sam\""),
         ("key = \"alex\"", "key = \"Alex Wu\"", 9, "is not a valid key"),
@@ -214,4 +217,43 @@ fn a_tenant_may_be_a_domain_as_well_as_a_guid() {
         "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b",
         "normalised"
     );
+}
+
+#[test]
+fn chats_connected_to_no_record_and_disabled_users_are_part_of_a_world() {
+    let text = MINIMAL
+        .replacen(
+            "connected_to = [\"lead:Contoso Coffee expansion\"]",
+            "connected_to = []",
+            1,
+        )
+        .replacen(
+            "name = \"Alex Wu\"",
+            "name = \"Alex Wu\"\ndisabled = true",
+            1,
+        )
+        + "\n[[chats]]\ntopic = \"Lunch\"\nmembers = [\"sam\"]\n";
+    let world = World::parse(&text, "world.toml").expect("a valid world");
+    assert_eq!(world.chats().len(), 2);
+    assert!(world
+        .chats()
+        .iter()
+        .all(|chat| chat.connected_to.is_empty()));
+    assert!(world.user("alex").unwrap().disabled);
+    assert!(!world.user("sam").unwrap().disabled);
+}
+
+#[test]
+fn the_apps_graph_permissions_default_to_the_documented_set() {
+    let world = World::parse(MINIMAL, "world.toml").unwrap();
+    assert_eq!(
+        world.app().graph_permissions,
+        joinchat_sandbox::DEFAULT_GRAPH_PERMISSIONS
+    );
+    let none = format!("{MINIMAL}\n[app]\ngraph_permissions = []\n");
+    let world = World::parse(&none, "world.toml").unwrap();
+    assert!(world.app().graph_permissions.is_empty());
+    let some = format!("{MINIMAL}\n[app]\ngraph_permissions = [\"Chat.Read.All\"]\n");
+    let world = World::parse(&some, "world.toml").unwrap();
+    assert_eq!(world.app().graph_permissions, ["Chat.Read.All"]);
 }

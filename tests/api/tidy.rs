@@ -53,6 +53,14 @@ fn every_source_file_opens_with_its_doc_comment() {
 }
 
 #[test]
+fn no_source_file_is_over_about_500_lines() {
+    for (name, text) in all_sources() {
+        let lines = without_tests(&text).lines().count();
+        assert!(lines <= 520, "{name} has {lines} lines outside its tests");
+    }
+}
+
+#[test]
 fn policy_does_no_io() {
     let text = std::fs::read_to_string(root().join("crates/joinchat/src/policy.rs")).unwrap();
     let code = without_tests(&text);

@@ -1,8 +1,11 @@
 //! The `joinchat` binary: parses the command line, sets up logging and runs
-//! the bot (`serve`), the simulated Microsoft cloud (`cloud`) or both wired
+//! the bot (`serve`), checks its configuration against the real services
+//! (`doctor`), the simulated Microsoft cloud (`cloud`) or both wired
 //! together by URL only (`sandbox`). The simulator is built in by the cargo
 //! feature `sandbox` (on by default); production builds leave it out.
 
+#[cfg(feature = "sandbox")]
+mod playground;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 
@@ -31,6 +34,8 @@ struct Cli {
 enum Command {
     /// Run the production bot.
     Serve(ServeArgs),
+    /// Check `serve`'s configuration against the real services (exit 0: all passed).
+    Doctor(ServeArgs),
     /// Run the simulated Microsoft cloud alone (for `serve` or another bot).
     Cloud(CloudArgs),
     /// Run the simulated cloud and the bot together: the whole product, no accounts.
@@ -67,6 +72,12 @@ pub(crate) struct SandboxArgs {
     /// World file (TOML); default: the built-in Contoso demo world.
     #[arg(long)]
     pub(crate) world: Option<PathBuf>,
+    /// Anonymous local mode for Microsoft 365 Agents Playground (README: "Microsoft's own client").
+    #[arg(long)]
+    pub(crate) playground: bool,
+    /// The world user the Playground's current user is (default: the world's first user).
+    #[arg(long, value_name = "KEY", requires = "playground")]
+    pub(crate) playground_user: Option<String>,
 }
 
 fn main() {
@@ -81,6 +92,11 @@ fn main() {
             Ok(config) => run(serve(config)),
             Err(error) => Err(anyhow::anyhow!("configuration error: {error}")),
         },
+        Command::Doctor(args) => {
+            let report = actix_web::rt::System::new().block_on(joinchat::doctor::run_args(args));
+            print!("{report}");
+            std::process::exit(if report.passed() { 0 } else { 1 });
+        }
         Command::Cloud(args) => simulator(|| run(sandbox::cloud(args))),
         Command::Sandbox(args) => simulator(|| run(sandbox::sandbox(args))),
     };

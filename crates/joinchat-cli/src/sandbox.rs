@@ -1,5 +1,7 @@
 //! `joinchat cloud` and `joinchat sandbox`: the simulated Microsoft cloud,
 //! alone or with the bot wired to it by URL only, exactly as in production.
+//! `joinchat sandbox --playground` adds the anonymous local mode for the
+//! Microsoft 365 Agents Playground (`playground`).
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -10,7 +12,7 @@ use joinchat::{
 };
 use joinchat_sandbox::{Cloud, CloudOptions, World};
 
-use crate::{wait_for_ctrl_c, CloudArgs, SandboxArgs};
+use crate::{playground, wait_for_ctrl_c, CloudArgs, SandboxArgs};
 
 fn load_world(path: Option<&PathBuf>) -> anyhow::Result<World> {
     let Some(path) = path else {
@@ -80,13 +82,29 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
 }
 
 pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    if args.playground {
+        playground::refuse_unsafe_setup(args.listen, app_registration().1.is_some())?;
+    }
     let (cloud, generated_password) =
         start_cloud(args.world.as_ref(), args.cloud_listen, None).await?;
+    // The Playground reads its people from this file when it starts, so it
+    // is in place before the bot listens.
+    let mock_tenant = if args.playground {
+        let (yaml, cast) = playground::mock_tenant(
+            cloud.world(),
+            &cloud.app_id(),
+            args.playground_user.as_deref(),
+        )?;
+        let dir = std::env::current_dir().context("no working directory")?;
+        Some((playground::write_mock_tenant(&dir, &yaml)?, cast))
+    } else {
+        None
+    };
     let urls = cloud.urls();
     // The bot learns only URLs and credentials, exactly as in production;
     // everything else comes from the environment as for `joinchat serve`.
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let config = Config::from_args(ServeArgs {
+    let mut config = Config::from_args(ServeArgs {
         listen: Some(args.listen.to_string()),
         app_id: Some(cloud.app_id()),
         app_password: Some(cloud.app_password()),
@@ -103,6 +121,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         teams_app_id: Some(env("JOINCHAT_TEAMS_APP_ID").unwrap_or_else(|| cloud.teams_app_id())),
         admin_chat: env("JOINCHAT_ADMIN_CHAT"),
     })?;
+    config.playground = args.playground;
     let app = App::build(config).await?;
     let bot_url = format!("http://{}", app.local_addr());
     cloud.set_bot_endpoint(format!("{bot_url}/api/messages"));
@@ -118,6 +137,44 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
         })
     }));
+    let base = cloud.base_url();
+    if let Some((path, cast)) = &mock_tenant {
+        print_playground(&bot_url, &base, path, cast);
+    } else {
+        print_sandbox(&bot_url, &cloud, generated_password);
+    }
+    let handle = app.handle();
+    let server = actix_web::rt::spawn(app.run_until_stopped());
+    wait_for_ctrl_c().await;
+    handle.stop(true).await;
+    let _ = server.await;
+    cloud.stop().await;
+    Ok(())
+}
+
+fn print_playground(bot_url: &str, base: &str, mock_tenant: &std::path::Path, cast: &str) {
+    println!("joinchat sandbox is running in the ANONYMOUS PLAYGROUND MODE");
+    println!("  bot:      {bot_url}/api/messages  (takes activities without a token, from this machine only)");
+    println!("  cloud:    {base}");
+    println!(
+        "  mock tenant for the Playground: {}",
+        mock_tenant.display()
+    );
+    println!("            ({cast})");
+    println!();
+    println!("Start Microsoft 365 Agents Playground from this directory (evaluation licence; telemetry off):");
+    println!(
+        "  TEAMSAPPTESTER_BROWSER=none APPLICATION_INSIGHTS_NO_STATSBEAT=true \\\n    \
+         npx -y @microsoft/m365agentsplayground@{} -e {bot_url}/api/messages -c msteams --disable-telemetry",
+        playground::PLAYGROUND_VERSION
+    );
+    println!("then open the address it prints (http://localhost:56150) and type: join chat for lead Contoso Coffee expansion");
+    println!("Watch the chat's members change in the console: {base}/console");
+    println!();
+    println!("Press Ctrl-C to stop.");
+}
+
+fn print_sandbox(bot_url: &str, cloud: &Cloud, generated_password: bool) {
     let base = cloud.base_url();
     println!("joinchat sandbox is running");
     println!("  bot:      {bot_url}/api/messages");
@@ -144,11 +201,4 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     );
     println!();
     println!("Press Ctrl-C to stop.");
-    let handle = app.handle();
-    let server = actix_web::rt::spawn(app.run_until_stopped());
-    wait_for_ctrl_c().await;
-    handle.stop(true).await;
-    let _ = server.await;
-    cloud.stop().await;
-    Ok(())
 }

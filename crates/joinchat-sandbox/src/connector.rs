@@ -43,13 +43,15 @@ fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
 }
 
 fn authorize(shared: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
-    check_bearer(shared, req, CONNECTOR_RESOURCE).map_err(|_| {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "Authorization has been denied for this request.",
-        )
-    })
+    check_bearer(shared, req, CONNECTOR_RESOURCE)
+        .map(|_| ())
+        .map_err(|_| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "Authorization has been denied for this request.",
+            )
+        })
 }
 
 /// Who is in a conversation the bot may use.

@@ -357,7 +357,7 @@ fn access_token(shared: &Shared, audience: &str) -> String {
     let now = keys::now();
     let tenant = shared.world.tenant_id();
     let issuer = entra_issuer(tenant);
-    let claims = json!({
+    let mut claims = json!({
         "aud": audience,
         "iss": issuer,
         "idp": issuer,
@@ -372,6 +372,12 @@ fn access_token(shared: &Shared, audience: &str) -> String {
         "tid": tenant,
         "ver": "1.0",
     });
+    // App-only Graph tokens carry the admin-consented application permissions
+    // in `roles`; Entra leaves the claim out when none is granted.
+    let roles = &shared.world.app().graph_permissions;
+    if audience == GRAPH_RESOURCE && !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
     shared.entra_key.sign(&shared.entra_key.header(), &claims)
 }
 
@@ -413,11 +419,12 @@ impl TokenProblem {
 
 /// Checks `Authorization: Bearer` as a Microsoft resource server does: an Entra
 /// token of this tenant, for `audience`, unexpired, issued to the bot's app.
+/// Its claims, once checked.
 pub(crate) fn check_bearer(
     shared: &Shared,
     req: &HttpRequest,
     audience: &str,
-) -> Result<(), TokenProblem> {
+) -> Result<Value, TokenProblem> {
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -448,5 +455,20 @@ pub(crate) fn check_bearer(
     if data.claims.get("appid").and_then(Value::as_str) != Some(shared.app_id.as_str()) {
         return Err(TokenProblem::WrongApp);
     }
-    Ok(())
+    Ok(data.claims)
+}
+
+/// The application permissions in a checked token's `roles` claim.
+pub(crate) fn roles(claims: &Value) -> Vec<String> {
+    claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }

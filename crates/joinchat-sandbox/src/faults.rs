@@ -113,6 +113,7 @@ pub(crate) fn response(
         Service::Graph => {
             let code = match status.as_u16() {
                 429 => "TooManyRequests",
+                403 => "Forbidden",
                 503 => "serviceNotAvailable",
                 500 => "generalException",
                 _ => "BadRequest",
@@ -124,6 +125,13 @@ pub(crate) fn response(
                 (
                     "0x80072322",
                     "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+                )
+            } else if status == StatusCode::FORBIDDEN {
+                // Dataverse's privilege error (the simulated application
+                // user's role was told to lack one).
+                (
+                    "0x80040220",
+                    "Principal user is missing a privilege for this request (the simulated Dataverse was told to refuse it).",
                 )
             } else {
                 ("0x80040216", "An unexpected error occurred.")

@@ -1,8 +1,13 @@
 //! The simulated Microsoft Graph: a chat, its members, adding a member with a
-//! chosen history visibility, and installing the bot into a chat.
+//! chosen history visibility, and installing the bot into a chat (`apps`).
 //!
-//! Adding a member writes Teams' own "added" system message into the chat, as
-//! the real service does, and records the visible history start it was given.
+//! Every call is checked against the permissions Microsoft documents for it
+//! (`permissions`): the token's `roles`, and in a chat where the app is
+//! installed, the RSC permissions consented there. Adding a member writes
+//! Teams' own "added" system message into the chat, as the real service does,
+//! and records the visible history start it was given.
+
+mod apps;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,8 +18,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::entra::{check_bearer, GRAPH_RESOURCE};
-use super::state::{rfc3339, ChatMessage, ChatState, Member, MessageKind};
+use super::entra::{check_bearer, roles, GRAPH_RESOURCE};
+use super::permissions::{self, Grants};
+use super::state::{rfc3339, ChatMessage, ChatState, Member, MessageKind, State};
 use super::world::User;
 use super::Shared;
 
@@ -27,7 +33,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(get_chat))
             .route("/members", web::get().to(list_members))
             .route("/members", web::post().to(add_member))
-            .route("/installedApps", web::post().to(install_app)),
+            .route("/installedApps", web::post().to(apps::install_app)),
     );
 }
 
@@ -51,14 +57,34 @@ fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(error_body(code, message))
 }
 
-fn authorize(shared: &Shared, req: &HttpRequest) -> Result<(), HttpResponse> {
-    check_bearer(shared, req, GRAPH_RESOURCE).map_err(|problem| {
+/// The token's application permissions, once the token is good.
+fn authorize(shared: &Shared, req: &HttpRequest) -> Result<Vec<String>, HttpResponse> {
+    let claims = check_bearer(shared, req, GRAPH_RESOURCE).map_err(|problem| {
         error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             problem.describe(),
         )
-    })
+    })?;
+    Ok(roles(&claims))
+}
+
+/// Refuses unless the app holds one of `accepted` for this chat: a role, or
+/// (where the app is installed) an RSC grant. An unknown chat grants nothing
+/// beyond the roles, so a missing permission is refused before a missing chat.
+fn permit(
+    state: &State,
+    chat_id: &str,
+    roles: &[String],
+    accepted: &[&str],
+) -> Result<(), HttpResponse> {
+    let chat = state.chat(chat_id);
+    Grants {
+        roles,
+        rsc: chat.map_or(&[][..], |chat| chat.rsc_grants.as_slice()),
+        installed: chat.is_some_and(|chat| chat.bot_installed),
+    }
+    .allow(accepted)
 }
 
 fn chat_not_found(chat_id: &str) -> HttpResponse {
@@ -74,10 +100,14 @@ async fn get_chat(
     req: HttpRequest,
     chat_id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refusal) = authorize(&shared, &req) {
+    let roles = match authorize(&shared, &req) {
+        Ok(roles) => roles,
+        Err(refusal) => return refusal,
+    };
+    let state = shared.lock();
+    if let Err(refusal) = permit(&state, &chat_id, &roles, permissions::GET_CHAT) {
         return refusal;
     }
-    let state = shared.lock();
     let Some(chat) = state.chat(&chat_id) else {
         return chat_not_found(&chat_id);
     };
@@ -100,10 +130,14 @@ async fn list_members(
     req: HttpRequest,
     chat_id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refusal) = authorize(&shared, &req) {
+    let roles = match authorize(&shared, &req) {
+        Ok(roles) => roles,
+        Err(refusal) => return refusal,
+    };
+    let state = shared.lock();
+    if let Err(refusal) = permit(&state, &chat_id, &roles, permissions::LIST_MEMBERS) {
         return refusal;
     }
-    let state = shared.lock();
     let Some(chat) = state.chat(&chat_id) else {
         return chat_not_found(&chat_id);
     };
@@ -154,7 +188,11 @@ async fn add_member(
     chat_id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Err(refusal) = authorize(&shared, &req) {
+    let roles = match authorize(&shared, &req) {
+        Ok(roles) => roles,
+        Err(refusal) => return refusal,
+    };
+    if let Err(refusal) = permit(&shared.lock(), &chat_id, &roles, permissions::ADD_MEMBER) {
         return refusal;
     }
     let request = match MemberRequest::parse(&body) {
@@ -275,57 +313,4 @@ fn find_user<'w>(shared: &'w Shared, id_or_upn: &str) -> Option<&'w User> {
         user.aad_object_id.eq_ignore_ascii_case(id_or_upn)
             || user.email.eq_ignore_ascii_case(id_or_upn)
     })
-}
-
-async fn install_app(
-    shared: web::Data<Shared>,
-    req: HttpRequest,
-    chat_id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Err(refusal) = authorize(&shared, &req) {
-        return refusal;
-    }
-    let bound = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|value| {
-            value
-                .get("teamsApp@odata.bind")?
-                .as_str()
-                .map(str::to_owned)
-        });
-    let Some(bound) = bound.filter(|bind| bind.contains("/appCatalogs/teamsApps/")) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Invalid request body: 'teamsApp@odata.bind' must name an app catalog entry.",
-        );
-    };
-    let app_id = bound.rsplit('/').next().unwrap_or_default().to_owned();
-    if app_id != shared.teams_app_id {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("The Teams app '{app_id}' was not found in the app catalog."),
-        );
-    }
-    let mut state = shared.lock();
-    let allowed = state.allow_app_install;
-    let Some(chat) = state.chat_mut(&chat_id) else {
-        return chat_not_found(&chat_id);
-    };
-    if !allowed {
-        return error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "Installing apps in this chat is not allowed by the tenant's policy.",
-        );
-    }
-    chat.bot_installed = true;
-    chat.updated = OffsetDateTime::now_utc();
-    state.changed();
-    HttpResponse::Created().json(json!({
-        "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#chats('{chat_id}')/installedApps/$entity"),
-        "id": URL_SAFE.encode(format!("{chat_id}##{app_id}")),
-    }))
 }

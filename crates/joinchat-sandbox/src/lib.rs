@@ -21,6 +21,7 @@ mod faults;
 mod graph;
 mod keys;
 mod odata;
+mod permissions;
 mod state;
 mod world;
 
@@ -42,8 +43,12 @@ use uuid::Uuid;
 
 pub use control::ActivityRequest;
 pub use entra::ChannelIssuer;
+pub use permissions::{DEFAULT_GRAPH_PERMISSIONS, TEAMS_APP_RSC_PERMISSIONS};
 pub use state::{Call, Service};
-pub use world::{Access, Chat, Connection, Entity, Record, User, World, WorldError, WorldMessage};
+pub use world::{
+    Access, AppRegistration, Chat, Connection, Entity, Record, User, World, WorldError,
+    WorldMessage,
+};
 
 use dataverse::DataverseIds;
 use keys::KeyPair;

@@ -2,8 +2,10 @@
 //! `contains` and `and`; `$select`; `$expand` of one navigation property;
 //! `$top`. Rows are JSON objects; evaluating a query never does I/O.
 //!
-//! String comparisons ignore case, as Dataverse's SQL collation does. Anything
-//! outside this slice is an error, so a drifting client fails loudly.
+//! String comparisons ignore case, as Dataverse's SQL collation does, and
+//! `contains` is SQL's `LIKE '%…%'`: `%`, `_` and `[…]` in its text are
+//! wildcards, `[%]`, `[_]` and `[[]` their literal selves. Anything outside
+//! this slice is an error, so a drifting client fails loudly.
 
 use serde_json::{Map, Value};
 
@@ -173,15 +175,112 @@ pub(crate) fn matches(
             .ok_or_else(|| unknown_property(column, type_name))?;
         let holds = match clause {
             Clause::Eq { value: literal, .. } => equals(value, literal),
-            Clause::Contains { text, .. } => value
-                .as_str()
-                .is_some_and(|v| v.to_lowercase().contains(&text.to_lowercase())),
+            Clause::Contains { text, .. } => value.as_str().is_some_and(|v| like_contains(v, text)),
         };
         if !holds {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// One element of a `LIKE` pattern.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    /// `%`: any run of characters, none included.
+    Any,
+    /// `_`: exactly one character.
+    One,
+    /// `[abc]`, `[a-f]`, `[^…]`: one character in (or not in) the set.
+    Set {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+    Literal(char),
+}
+
+/// Whether `value` contains `text` as Dataverse evaluates `contains`: the text
+/// becomes the SQL pattern `%text%` (Power Apps docs, "Use wildcard characters
+/// in conditions for string values": `%`, `_`, `[]` and `[^]` are wildcards in
+/// `contains`, and a wildcard in brackets is a literal), case-insensitively.
+pub(crate) fn like_contains(value: &str, text: &str) -> bool {
+    let mut pattern = vec![Piece::Any];
+    pattern.extend(pieces(&text.to_lowercase()));
+    pattern.push(Piece::Any);
+    let value: Vec<char> = value.to_lowercase().chars().collect();
+    like(&value, &pattern)
+}
+
+fn pieces(text: &str) -> Vec<Piece> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut pieces = Vec::new();
+    let mut index = 0;
+    while index < chars.len() {
+        let piece = match chars[index] {
+            '%' => Piece::Any,
+            '_' => Piece::One,
+            '[' => match chars[index + 1..].iter().position(|c| *c == ']') {
+                // `[]` is no set: its `]` closes nothing, so both are literal.
+                Some(0) | None => Piece::Literal('['),
+                Some(length) => {
+                    let inner = &chars[index + 1..index + 1 + length];
+                    index += length + 1;
+                    set(inner)
+                }
+            },
+            other => Piece::Literal(other),
+        };
+        pieces.push(piece);
+        index += 1;
+    }
+    pieces
+}
+
+fn set(inner: &[char]) -> Piece {
+    let (negated, inner) = match inner {
+        ['^', rest @ ..] if !rest.is_empty() => (true, rest),
+        _ => (false, inner),
+    };
+    let mut ranges = Vec::new();
+    let mut index = 0;
+    while index < inner.len() {
+        if index + 2 < inner.len() && inner[index + 1] == '-' {
+            ranges.push((inner[index], inner[index + 2]));
+            index += 3;
+        } else {
+            ranges.push((inner[index], inner[index]));
+            index += 1;
+        }
+    }
+    Piece::Set { negated, ranges }
+}
+
+/// Classic wildcard matching, one row of the table at a time.
+fn like(value: &[char], pattern: &[Piece]) -> bool {
+    // matched[j]: the value so far matches the first j pieces.
+    let mut matched = vec![false; pattern.len() + 1];
+    matched[0] = true;
+    for j in 0..pattern.len() {
+        if pattern[j] == Piece::Any && matched[j] {
+            matched[j + 1] = true;
+        }
+    }
+    for c in value {
+        let mut next = vec![false; pattern.len() + 1];
+        for (j, piece) in pattern.iter().enumerate() {
+            next[j + 1] = match piece {
+                Piece::Any => next[j] || matched[j + 1],
+                Piece::One => matched[j],
+                Piece::Literal(expected) => matched[j] && c == expected,
+                Piece::Set { negated, ranges } => {
+                    let inside = ranges.iter().any(|(low, high)| low <= c && c <= high);
+                    matched[j] && inside != *negated
+                }
+            };
+        }
+        matched = next;
+    }
+    matched[pattern.len()]
 }
 
 fn equals(value: &Value, literal: &Literal) -> bool {
@@ -227,6 +326,38 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn contains_treats_sql_wildcards_as_sql_does() {
+        #[rustfmt::skip]
+        let table: &[(&str, &str, bool)] = &[
+            // value, contains text, matches
+            ("Contoso Coffee", "coffee", true),
+            ("Contoso Coffee", "tea", false),
+            ("Contoso Coffee", "", true),
+            ("Contoso Coffee", "c_ff", true),       // `_` is any one character
+            ("Contoso Coffee", "con%fee", true),    // `%` is any run
+            ("Contoso Coffee", "[bc]offee", true),  // a set
+            ("Contoso Coffee", "[^c]offee", false), // a negated set
+            ("Contoso Coffee", "[a-d]on", true),    // a range
+            ("Acme_2024", "e_2", true),
+            ("Acme-2024", "e[_]2", false),          // `[_]` is a literal underscore
+            ("Acme_2024", "e[_]2", true),
+            ("100% Acme", "0[%] a", true),          // `[%]` is a literal percent
+            ("100 Acme", "0[%] a", false),
+            ("[Beta] Acme", "[[]beta]", true),      // `[[]` is a literal bracket
+            ("Beta Acme", "[[]beta]", false),
+            ("a]b", "a]b", true),                   // a lone `]` is itself
+            ("a[b", "a[b", true),                   // so is an unclosed `[`
+        ];
+        for (value, text, expected) in table {
+            assert_eq!(
+                like_contains(value, text),
+                *expected,
+                "{value:?} contains {text:?}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::faults::Fault;
+use super::permissions::TEAMS_APP_RSC_PERMISSIONS;
 use super::world::{Entity, World};
 
 /// The simulated services, as named in the calls log and fault requests.
@@ -86,6 +87,8 @@ pub(crate) struct ChatState {
     pub members: Vec<Member>,
     pub messages: Vec<ChatMessage>,
     pub bot_installed: bool,
+    /// The RSC permissions consented to the bot's app in this chat.
+    pub rsc_grants: Vec<String>,
 }
 
 /// An activity the bot posted (or last updated) in a conversation.
@@ -148,6 +151,17 @@ impl State {
                     })
                     .collect(),
                 bot_installed: chat.bot_installed,
+                // Installed by a person in Teams, who was shown the app's RSC
+                // permissions and granted them with the install (msteams-docs,
+                // "Resource-specific consent").
+                rsc_grants: if chat.bot_installed {
+                    TEAMS_APP_RSC_PERMISSIONS
+                        .iter()
+                        .map(|p| (*p).to_owned())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         State {

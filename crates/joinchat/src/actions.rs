@@ -12,13 +12,24 @@ use serde_json::{json, Value};
 
 use crate::domain::{ChatId, EntityType, RecordId, RecordRef};
 
+/// What a look names: one record, or what someone typed (a group chat's
+/// shared card names no record, so each viewer's own search finds theirs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Record(RecordRef),
+    Query { entity: EntityType, text: String },
+}
+
+/// The longest typed name a card carries back.
+const MAX_QUERY_CHARS: usize = 200;
+
 /// A card action: its verb and the data it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardAction {
     /// Draw a record's chats for whoever asks (a card's automatic refresh).
-    Refresh { record: RecordRef },
+    Refresh { target: Target },
     /// The same, from a visible button (a choice card, a group chat's card).
-    Show { record: RecordRef },
+    Show { target: Target },
     /// Join this chat, connected to this record.
     Join { chat: ChatId, record: RecordRef },
     /// Ask the members of this chat to add the clicker.
@@ -67,7 +78,12 @@ impl CardAction {
     pub fn data(&self) -> Value {
         let record_data = |record: &RecordRef| json!({ "entity": record.entity.logical_name(), "record_id": record.id.as_str() });
         match self {
-            CardAction::Refresh { record } | CardAction::Show { record } => record_data(record),
+            CardAction::Refresh { target } | CardAction::Show { target } => match target {
+                Target::Record(record) => record_data(record),
+                Target::Query { entity, text } => {
+                    json!({ "entity": entity.logical_name(), "query": text })
+                }
+            },
             CardAction::Join { chat, record } | CardAction::AskMember { chat, record } => {
                 let mut data = record_data(record);
                 data["chat_id"] = json!(chat.as_str());
@@ -84,14 +100,18 @@ impl CardAction {
 
     /// Reads an invoke's verb and data.
     pub fn parse(verb: &str, data: &Value) -> Result<CardAction, BadAction> {
-        let record = || record_in(data).ok_or(BadAction::Missing("The card names no record."));
+        let target = || match (record_in(data), query_in(data)) {
+            (Some(record), _) => Ok(Target::Record(record)),
+            (None, Some((entity, text))) => Ok(Target::Query { entity, text }),
+            (None, None) => Err(BadAction::Missing("The card names no record.")),
+        };
         let chat_and_record = || match (chat_in(data), record_in(data)) {
             (Some(chat), Some(record)) => Ok((chat, record)),
             _ => Err(BadAction::Missing("The card names no chat or record.")),
         };
         Ok(match verb {
-            "refresh" => CardAction::Refresh { record: record()? },
-            "show" => CardAction::Show { record: record()? },
+            "refresh" => CardAction::Refresh { target: target()? },
+            "show" => CardAction::Show { target: target()? },
             "join" => {
                 let (chat, record) = chat_and_record()?;
                 CardAction::Join { chat, record }
@@ -193,6 +213,15 @@ fn record_in(data: &Value) -> Option<RecordRef> {
         entity: EntityType::parse(entity)?,
         id: RecordId::parse(id).ok()?,
     })
+}
+
+/// A typed name and its record type, as a group chat's shared card carries them.
+fn query_in(data: &Value) -> Option<(EntityType, String)> {
+    let text = data.get("query").and_then(Value::as_str)?.trim();
+    if text.is_empty() || text.chars().count() > MAX_QUERY_CHARS {
+        return None;
+    }
+    Some((entity_in(data)?, text.to_owned()))
 }
 
 /// The record type an action names.
@@ -324,12 +353,16 @@ mod tests {
             entity: EntityType::Lead,
             id: RecordId::parse(ID).unwrap(),
         };
+        let query = Target::Query {
+            entity: EntityType::Account,
+            text: "A & B".into(),
+        };
         let actions = [
             CardAction::Refresh {
-                record: record.clone(),
+                target: Target::Record(record.clone()),
             },
             CardAction::Show {
-                record: record.clone(),
+                target: query.clone(),
             },
             CardAction::Join {
                 chat: chat.clone(),
@@ -348,6 +381,15 @@ mod tests {
             },
         ];
         assert_eq!(actions.len(), CardAction::VERBS.len());
+        assert_eq!(
+            CardAction::parse("refresh", &CardAction::Show { target: query }.data()),
+            Ok(CardAction::Refresh {
+                target: Target::Query {
+                    entity: EntityType::Account,
+                    text: "A & B".into()
+                }
+            })
+        );
         for (action, verb) in actions.iter().zip(CardAction::VERBS) {
             assert_eq!(action.verb(), *verb);
             assert_eq!(
@@ -363,6 +405,9 @@ mod tests {
     fn data_missing_what_the_verb_needs_is_refused() {
         let table = [
             ("refresh", json!({})),
+            ("refresh", json!({"entity": "lead", "query": " "})),
+            ("show", json!({"entity": "ticket", "query": "Contoso"})),
+            ("show", json!({"entity": "lead", "query": "x".repeat(201)})),
             ("show", json!({"entity": "lead"})),
             ("join", json!({"entity": "lead", "record_id": ID})),
             ("ask_member", json!({"chat_id": CHAT})),

@@ -80,6 +80,11 @@ pub struct Config {
     pub teams_app_id: Option<String>,
     /// A chat of the admins where "ask your admin" requests go (else 1:1s).
     pub admin_chat: Option<ChatId>,
+    /// The anonymous local mode for the Microsoft 365 Agents Playground
+    /// (`auth::local`). No variable or flag sets it: `from_args` always says
+    /// no, so `joinchat serve` can never run in it; only `joinchat sandbox
+    /// --playground` turns it on, and `App::build` refuses it off loopback.
+    pub playground: bool,
     pub tunables: Tunables,
 }
 
@@ -256,6 +261,7 @@ impl Config {
                     problem: "expected a Teams chat id like 19:…@thread.v2".into(),
                 })?),
             },
+            playground: false,
             tunables: Tunables::default(),
         })
     }
@@ -315,6 +321,7 @@ mod tests {
         );
         assert!(matches!(config.store, StoreConfig::Memory));
         assert!(!config.allow_emulator);
+        assert!(!config.playground, "serve never runs the anonymous mode");
     }
 
     #[test]

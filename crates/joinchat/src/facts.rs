@@ -5,6 +5,10 @@
 //!
 //! A store failure is a cache miss, never an error: reads fall through to
 //! Dataverse. `fresh` reads (the join re-check) skip the cache entirely.
+//!
+//! One chat Graph will not describe never hides the record's other chats: it
+//! is kept, marked unavailable with the reason, and the record is cached only
+//! briefly so the chat shows up again as soon as Graph answers.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,28 @@ pub enum FactsError {
     Graph(#[from] GraphError),
 }
 
+impl FactsError {
+    /// Graph or Dataverse refused the bot itself (403): the tenant has not
+    /// granted it something, which an admin must fix. Not worth a retry.
+    pub fn is_setup_problem(&self) -> bool {
+        matches!(
+            self,
+            FactsError::Graph(GraphError::Forbidden { .. })
+                | FactsError::Dataverse(DataverseError::Forbidden(_))
+        )
+    }
+}
+
+/// Why a connected chat could not be read from Graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatProblem {
+    /// Graph refused (403): the bot lacks a permission.
+    NotSetUp,
+    /// Graph was throttling, down or unreachable.
+    Busy,
+}
+
 /// A connected chat as the cards need it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatFacts {
@@ -35,6 +61,9 @@ pub struct ChatFacts {
     pub web_url: Option<String>,
     /// Entra object ids of the members, lower-case.
     pub members: Vec<String>,
+    /// Set when Graph could not describe the chat; topic and members are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<ChatProblem>,
 }
 
 impl ChatFacts {
@@ -275,6 +304,12 @@ impl Facts {
         }
     }
 
+    /// A group chat's members as cached (no connector call).
+    pub async fn cached_roster(&self, conversation: &str) -> Option<Vec<String>> {
+        let raw = self.store.get(&keys::roster(conversation)).await.ok()??;
+        serde_json::from_str(&raw).ok()
+    }
+
     /// The record's name and chats as cached (no Dataverse call).
     pub async fn cached_record(&self, record: &RecordRef) -> Option<RecordFacts> {
         let raw = self.store.get(&keys::record_chats(record)).await.ok()??;
@@ -356,12 +391,17 @@ impl Facts {
             return Ok(None);
         };
         let chat_ids = self.dataverse.connected_chats(record, deadline).await?;
-        let lookups = chat_ids.iter().map(|chat| self.load_chat(chat, deadline));
-        let chats = futures::future::try_join_all(lookups)
-            .await?
+        let lookups = chat_ids.iter().map(|chat| async move {
+            self.load_chat(chat, deadline)
+                .await
+                .unwrap_or_else(|error| Some(unavailable_chat(chat, &error)))
+        });
+        let chats: Vec<ChatFacts> = futures::future::join_all(lookups)
+            .await
             .into_iter()
             .flatten()
             .collect();
+        let degraded = chats.iter().any(|chat| chat.unavailable.is_some());
         let facts = RecordFacts {
             name: row.name,
             chats,
@@ -369,7 +409,11 @@ impl Facts {
         self.write(
             &keys::record_chats(record),
             serde_json::to_string(&facts).unwrap_or_default(),
-            keys::RECORD_TTL,
+            if degraded {
+                keys::DEGRADED_RECORD_TTL
+            } else {
+                keys::RECORD_TTL
+            },
         )
         .await;
         Ok(Some(facts))
@@ -380,16 +424,19 @@ impl Facts {
         chat: &ChatId,
         deadline: Instant,
     ) -> Result<Option<ChatFacts>, FactsError> {
-        let (details, members) = futures::try_join!(
+        // Both answers are awaited, so neither call is cut off mid-flight.
+        let (details, members) = futures::join!(
             self.graph.chat(chat, deadline),
             self.graph.members(chat, deadline)
-        )?;
+        );
+        let (details, members) = (details?, members?);
         // A connected chat Graph no longer knows (deleted) is not shown.
         Ok(details.map(|details| ChatFacts {
             id: chat.as_str().to_owned(),
             topic: details.topic,
             web_url: details.web_url,
             members: members.into_iter().map(|m| m.aad).collect(),
+            unavailable: None,
         }))
     }
 
@@ -397,6 +444,23 @@ impl Facts {
         if let Err(error) = self.store.set(key, &value, ttl).await {
             tracing::warn!(%error, "cache write skipped");
         }
+    }
+}
+
+/// A chat Graph would not describe, kept so the record's other chats still show.
+fn unavailable_chat(chat: &ChatId, error: &FactsError) -> ChatFacts {
+    let problem = if error.is_setup_problem() {
+        ChatProblem::NotSetUp
+    } else {
+        tracing::warn!(%error, chat.id = chat.as_str(), "a connected chat could not be read");
+        ChatProblem::Busy
+    };
+    ChatFacts {
+        id: chat.as_str().to_owned(),
+        topic: String::new(),
+        web_url: None,
+        members: Vec::new(),
+        unavailable: Some(problem),
     }
 }
 

@@ -55,8 +55,11 @@ pub enum JoinOutcome {
     NotYours,
     /// A dependency is throttled or down; nothing was changed.
     TryAgain,
-    /// Graph refused to add the member (permissions, blocked roster).
+    /// Graph refused to add the member (a blocked roster, a chat it won't change).
     GraphRefused,
+    /// Graph or Dataverse refused the bot itself (403): it lacks a
+    /// permission; nothing was changed and an admin must fix it.
+    NotSetUp,
 }
 
 impl JoinOutcome {
@@ -70,6 +73,7 @@ impl JoinOutcome {
             }
             JoinOutcome::Hidden => "hidden",
             JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
+            JoinOutcome::NotSetUp => "not_set_up",
         }
     }
 
@@ -97,6 +101,7 @@ impl JoinOutcome {
             JoinOutcome::NotYours => ("refused", "tampered_user"),
             JoinOutcome::TryAgain => ("failed", "dependency_unavailable"),
             JoinOutcome::GraphRefused => ("failed", "graph_refused"),
+            JoinOutcome::NotSetUp => ("failed", "not_set_up"),
         }
     }
 }
@@ -173,6 +178,7 @@ impl Joiner {
             JoinOutcome::GraphRefused => {
                 return InvokeResponse::card(cards::try_again(text::GRAPH_REFUSED, None));
             }
+            JoinOutcome::NotSetUp => return InvokeResponse::card(cards::not_set_up()),
             JoinOutcome::NotConnected | JoinOutcome::NotYours => {
                 // Locked, but for no cause of the behaviour table: say which.
                 let decision = Decision::Locked {
@@ -240,6 +246,7 @@ impl Joiner {
             Ok(Ok(())) if request.tampered_user => return JoinOutcome::NotYours,
             Ok(Ok(())) => {}
             Ok(Err(refusal)) => return refusal,
+            Err(error) if error.is_setup_problem() => return JoinOutcome::NotSetUp,
             Err(error) => {
                 tracing::warn!(%error, "join re-check failed");
                 return JoinOutcome::TryAgain;
@@ -349,6 +356,8 @@ impl Joiner {
                 tracing::warn!(%error, "Graph add failed");
                 return JoinOutcome::TryAgain;
             }
+            // Logged and counted by the Graph client.
+            Err(GraphError::Forbidden { .. }) => return JoinOutcome::NotSetUp,
             Err(error) => {
                 tracing::warn!(%error, "Graph refused the add");
                 return JoinOutcome::GraphRefused;
@@ -374,6 +383,7 @@ impl Joiner {
                 tracing::warn!(%error, "Graph members unavailable");
                 Err(JoinOutcome::TryAgain)
             }
+            Err(GraphError::Forbidden { .. }) => Err(JoinOutcome::NotSetUp),
             Err(error) => {
                 tracing::warn!(%error, "Graph refused to list members");
                 Err(JoinOutcome::GraphRefused)

@@ -16,6 +16,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod domain;
 pub mod facts;
 pub mod http;
@@ -30,7 +31,7 @@ pub mod teams;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use crate::{
-    auth::{ChannelAuth, KeySource, TokenSource},
+    auth::{ChannelAuth, KeySource, LocalConnectors, TokenSource},
     bot::Bot,
     clients::connector::ConnectorClient,
     clients::dataverse::DataverseClient,
@@ -46,6 +47,8 @@ pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub auth: ChannelAuth,
+    /// The anonymous local mode's Connectors; `None` in every other mode.
+    pub local: Option<LocalConnectors>,
     pub metrics: Metrics,
     pub bot: Bot,
 }
@@ -59,6 +62,12 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        if config.playground && !config.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "the anonymous Playground mode listens on loopback only, not on {}",
+                config.listen
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(config.tunables.http_timeout)
             .connect_timeout(Duration::from_secs(3))
@@ -97,15 +106,23 @@ impl App {
             config.app_password.clone(),
         );
         let metrics = Metrics::new();
-        let connector = ConnectorClient::new(http.clone(), tokens.clone());
-        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url);
-        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url);
+        let local = config.playground.then(LocalConnectors::new);
+        let connector = ConnectorClient::new(
+            http.clone(),
+            tokens.clone(),
+            local.clone().unwrap_or_default(),
+        );
+        let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url)
+            .counting_refusals(metrics.setup_refusals.clone());
+        let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url)
+            .counting_refusals(metrics.setup_refusals.clone());
         let facts = Facts::new(store.clone(), dataverse, graph);
         let bot = Bot::new(&config, store.clone(), connector, facts, metrics.clone());
         let state = Arc::new(AppState {
             config: config.clone(),
             store,
             auth,
+            local,
             metrics,
             bot,
         });
@@ -114,6 +131,13 @@ impl App {
         let local_addr = listener.local_addr()?;
         let server = http::server(state.clone(), listener)?;
         tracing::info!(listen = %local_addr, store = state.store.kind(), "joinchat bot listening");
+        if state.local.is_some() {
+            tracing::warn!(
+                listen = %local_addr,
+                "ANONYMOUS PLAYGROUND MODE: activities without a token are accepted from this \
+                 machine when they name a Connector on this machine; never run this for real users"
+            );
+        }
         Ok(App {
             server,
             local_addr,

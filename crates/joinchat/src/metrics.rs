@@ -1,5 +1,7 @@
 //! Prometheus metrics: requests by route and status, auth failures by reason,
-//! request latency. One registry per app, so tests can run apps side by side.
+//! request latency, activity outcomes, and the refusals that mean the tenant
+//! has not granted the bot something (a 403 from Graph or Dataverse). One
+//! registry per app, so tests can run apps side by side.
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
@@ -10,6 +12,9 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     pub latency: HistogramVec,
     pub outcomes: IntCounterVec,
+    /// 403s from Graph or Dataverse to the bot itself, by service and call:
+    /// a setup problem for an admin (`joinchat doctor` says what to fix).
+    pub setup_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -51,11 +56,20 @@ impl Metrics {
             &["kind", "outcome"],
         )
         .expect("static metric definition");
+        let setup_refusals = IntCounterVec::new(
+            Opts::new(
+                "joinchat_setup_refusals_total",
+                "Calls Graph or Dataverse refused with 403 because the bot lacks a permission or privilege",
+            ),
+            &["service", "call"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(auth_failures.clone()),
             Box::new(latency.clone()),
             Box::new(outcomes.clone()),
+            Box::new(setup_refusals.clone()),
         ] {
             registry
                 .register(collector)
@@ -67,6 +81,7 @@ impl Metrics {
             auth_failures,
             latency,
             outcomes,
+            setup_refusals,
         }
     }
 

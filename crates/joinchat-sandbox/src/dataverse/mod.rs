@@ -120,6 +120,7 @@ async fn unsupported_method(shared: web::Data<Shared>, req: HttpRequest) -> Http
 
 fn authorize(shared: &Shared, req: &HttpRequest) -> Result<(), Refusal> {
     check_bearer(shared, req, &shared.urls.dataverse)
+        .map(|_| ())
         .map_err(|problem| Refusal::new(StatusCode::UNAUTHORIZED, "0x80072560", problem.describe()))
 }
 
@@ -139,7 +140,8 @@ fn caller<'w>(shared: &'w Shared, req: &HttpRequest) -> Result<Option<&'w User>,
         };
         own.eq_ignore_ascii_case(id.trim())
     });
-    user.map(Some).ok_or_else(|| {
+    // Dataverse refuses to act as a disabled user, in the same words.
+    user.filter(|user| !user.disabled).map(Some).ok_or_else(|| {
         Refusal::new(
             StatusCode::FORBIDDEN,
             "0x80040220",

@@ -171,7 +171,7 @@ fn system_users(shared: &Shared) -> Table {
                 "systemuserid": user.systemuser_id,
                 "fullname": user.name,
                 "azureactivedirectoryobjectid": user.aad_object_id,
-                "isdisabled": false,
+                "isdisabled": user.disabled,
                 "internalemailaddress": user.email,
                 "domainname": user.email,
             }))

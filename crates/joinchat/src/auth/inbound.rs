@@ -67,6 +67,8 @@ pub enum AuthFailure {
     ServiceUrl,
     #[error("signing keys are unavailable")]
     KeysUnavailable,
+    #[error("an activity without a token names a serviceUrl that is not on this machine")]
+    NotLoopbackServiceUrl,
 }
 
 impl AuthFailure {
@@ -86,6 +88,7 @@ impl AuthFailure {
             AuthFailure::Endorsement => "endorsement",
             AuthFailure::ServiceUrl => "serviceurl",
             AuthFailure::KeysUnavailable => "keys_unavailable",
+            AuthFailure::NotLoopbackServiceUrl => "local_serviceurl",
         }
     }
 }

@@ -130,6 +130,19 @@ impl KeySource {
         });
     }
 
+    /// Fetches the metadata and its keys now; how many usable keys it holds
+    /// and how many are endorsed for Teams (`msteams`). For `joinchat doctor`.
+    pub async fn load(&self) -> Result<(usize, usize), KeyError> {
+        self.fetch_and_store().await?;
+        let set = self.read();
+        let teams = set
+            .keys
+            .values()
+            .filter(|key| key.endorsements.iter().any(|e| e == "msteams"))
+            .count();
+        Ok((set.keys.len(), teams))
+    }
+
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }

@@ -5,7 +5,7 @@
 
 use super::{limited, place, viewer, Bot, Reply};
 use crate::{
-    actions::{BadAction, CardAction, NamedPeople},
+    actions::{BadAction, CardAction, NamedPeople, Target},
     cards::{self, text},
     context::Viewer,
     teams::{Activity, AdaptiveCardInvoke, InvokeResponse, ADAPTIVE_CARD_ACTION},
@@ -72,12 +72,12 @@ impl Bot {
         }
         let (response, outcome) = match action {
             // Warm, a look costs one store round trip.
-            CardAction::Refresh { record } | CardAction::Show { record } => {
-                return self.look(activity, &viewer, &record).await;
+            CardAction::Refresh { target } | CardAction::Show { target } => {
+                return self.look(activity, &viewer, &target).await;
             }
             // A redelivered join changes nothing: it gets the current card.
             CardAction::Join { record, .. } if !self.mark_seen(activity).await => {
-                return self.look(activity, &viewer, &record).await;
+                return self.look(activity, &viewer, &Target::Record(record)).await;
             }
             CardAction::Join { chat, record } => {
                 let deadline = self.deadline();
@@ -97,11 +97,11 @@ impl Bot {
         &self,
         activity: &Activity,
         viewer: &Viewer,
-        record: &crate::domain::RecordRef,
+        target: &Target,
     ) -> (Reply, &'static str) {
         let (body, outcome) = self
             .shows
-            .refresh(viewer, place(activity), record, self.deadline())
+            .look(viewer, place(activity), target, self.deadline())
             .await;
         (Reply::Invoke(body), outcome)
     }
@@ -149,6 +149,9 @@ impl Bot {
         };
         match result {
             Ok(answer) => (answer.into_invoke(), "admin"),
+            Err(error) if error.is_setup_problem() => {
+                (InvokeResponse::card(cards::not_set_up()), "not_set_up")
+            }
             Err(error) => {
                 tracing::warn!(%error, verb, "admin action failed");
                 let busy = InvokeResponse::card(cards::try_again(text::BUSY, None));

@@ -7,12 +7,14 @@
 
 mod admin;
 mod record;
+mod setup;
 pub mod text;
 #[cfg(any(test, feature = "test-support"))]
 mod validate;
 
 pub use admin::{ask_admin_request, ask_answered, ask_to_join, request_sent, settings};
-pub use record::{choose_record, no_chats, record_chats, text_card, try_again};
+pub use record::{choose_record, no_chats, record_chats, shared_look, text_card, try_again};
+pub use setup::{not_set_up, NOT_SET_UP};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
 /// The Teams-specific rules every card must keep; only tests check them.
 #[cfg(any(test, feature = "test-support"))]
@@ -22,6 +24,7 @@ use serde_json::{json, Value};
 
 use crate::actions::CardAction;
 use crate::domain::{ChatId, RecordRef};
+use crate::facts::ChatProblem;
 use crate::policy::Decision;
 
 /// Teams accepts larger bot messages, but 28 KB (its webhook limit) leaves room for the
@@ -49,6 +52,8 @@ pub struct ChatEntry {
     pub just_joined: bool,
     /// The Teams deep link that opens the chat.
     pub open_url: String,
+    /// Graph could not describe the chat: shown as unavailable, with why.
+    pub unavailable: Option<ChatProblem>,
 }
 
 /// The chats connected to one record, for one viewer.
@@ -151,6 +156,7 @@ mod test_support {
             just_joined,
             open_url: "https://teams.microsoft.com/l/chat/19%3Acontoso-room%40thread.v2/0"
                 .to_owned(),
+            unavailable: None,
         }
     }
 
@@ -249,7 +255,7 @@ mod tests {
         ];
         let user_ids = vec!["29:a".to_owned(); 3];
         let retry = CardAction::Refresh {
-            record: record.record.clone(),
+            target: crate::actions::Target::Record(record.record.clone()),
         };
         vec![
             (

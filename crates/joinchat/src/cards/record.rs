@@ -11,7 +11,7 @@ use super::{
     action_set, card, execute, execute_for, heading, open_url, shown, subtle, text, ChatEntry,
     RecordCard, RecordSummary, MAX_CARD_BYTES, MAX_REFRESH_USER_IDS,
 };
-use crate::actions::CardAction;
+use crate::actions::{CardAction, Target};
 use crate::domain::EntityType;
 use crate::policy::Decision;
 
@@ -24,6 +24,58 @@ const ROOM_FOR_SUMMARY: usize = 512;
 
 /// At most this many records are offered in a choice card.
 const MAX_CHOICES: usize = 10;
+
+/// Teams' automatic refresh of a card for `user_ids` (at most the first
+/// [`MAX_REFRESH_USER_IDS`]): each gets the view drawn for them. Without a
+/// list, Teams refreshes it for everyone in a chat of up to 60 members.
+fn refresh(target: Target, user_ids: Option<&[String]>) -> Value {
+    let action = CardAction::Refresh { target };
+    let mut refresh = json!({
+        "action": {
+            "type": "Action.Execute",
+            "verb": action.verb(),
+            "title": "Refresh",
+            "data": action.data(),
+        },
+    });
+    if let Some(user_ids) = user_ids {
+        refresh["userIds"] = json!(&user_ids[..user_ids.len().min(MAX_REFRESH_USER_IDS)]);
+    }
+    refresh
+}
+
+/// The answer to `chats for <type> <name or id>` posted in a group chat.
+/// Every member sees it (and clients that never refresh it), so it names
+/// nothing beyond what the asker typed: no record name, no chat, no count,
+/// nobody's access. Each viewer gets their own view through the refresh
+/// (`user_ids`, the first 60 members) and through the button, which answers
+/// the clicker alone.
+pub fn shared_look(
+    entity: EntityType,
+    typed: &str,
+    look: &Target,
+    user_ids: Option<&[String]>,
+) -> Value {
+    let mut card = card(vec![
+        heading(&format!(
+            "Chats for {} “{}”",
+            entity.display_name(),
+            shown(typed)
+        )),
+        text(
+            "What each of you can see and join depends on your own access in Dynamics 365. \
+             Select Show my view to see yours.",
+        ),
+        action_set(vec![execute(
+            "Show my view",
+            &CardAction::Show {
+                target: look.clone(),
+            },
+        )]),
+    ]);
+    card["refresh"] = refresh(look.clone(), user_ids);
+    card
+}
 
 /// The chats connected to a record, each with what this viewer can do.
 pub fn record_chats(view: &RecordCard) -> Value {
@@ -42,16 +94,7 @@ pub fn record_chats(view: &RecordCard) -> Value {
     }
     let mut card = card(Vec::new());
     if let Some(user_ids) = view.refresh_user_ids {
-        let user_ids = &user_ids[..user_ids.len().min(MAX_REFRESH_USER_IDS)];
-        card["refresh"] = json!({
-            "action": {
-                "type": "Action.Execute",
-                "verb": "refresh",
-                "title": "Refresh",
-                "data": CardAction::Refresh { record: summary.record.clone() }.data(),
-            },
-            "userIds": user_ids,
-        });
+        card["refresh"] = refresh(Target::Record(summary.record.clone()), Some(user_ids));
     }
     // Chats are added while they fit: whatever their topics, ids and links, the card stays
     // valid, and the rest are counted in one line.
@@ -102,7 +145,7 @@ pub fn choose_record(entity: EntityType, query: &str, matches: &[RecordSummary])
         action_set(vec![execute(
             &shown(&summary.name),
             &CardAction::Show {
-                record: summary.record.clone(),
+                target: Target::Record(summary.record.clone()),
             },
         )])
     }));
@@ -153,6 +196,10 @@ fn no_chats_sentence(record: &RecordSummary) -> String {
 }
 
 fn chat_container(record: &RecordSummary, chat: &ChatEntry, viewer: Option<&str>) -> Value {
+    if let Some(problem) = chat.unavailable {
+        let items = super::setup::unavailable_chat(problem);
+        return json!({ "type": "Container", "separator": true, "spacing": "Medium", "items": items });
+    }
     let topic = if chat.topic.trim().is_empty() {
         "Untitled chat".to_owned()
     } else {
@@ -472,6 +519,7 @@ mod tests {
                     "https://teams.microsoft.com/l/chat/19%3A{}{n:02}%40thread.v2/0?tenantId={GUID}",
                     "a1b2c3d4".repeat(8)
                 ),
+                unavailable: None,
             })
             .collect();
         let user_ids: Vec<String> = (0..60)
@@ -500,6 +548,7 @@ mod tests {
                 decision: locked(true, true),
                 just_joined: false,
                 open_url: format!("https://teams.microsoft.com/l/chat/{}", "u".repeat(2000)),
+                unavailable: None,
             })
             .collect();
         let user_ids: Vec<String> = (0..60)
@@ -586,7 +635,9 @@ mod tests {
             entity: EntityType::Lead,
             id: crate::domain::RecordId::parse(GUID).unwrap(),
         };
-        let refresh = CardAction::Refresh { record };
+        let refresh = CardAction::Refresh {
+            target: Target::Record(record),
+        };
         let table = [
             (None, Vec::<String>::new()),
             (Some(&refresh), vec!["refresh".to_owned()]),

@@ -1,7 +1,8 @@
 //! The Bot Connector client: posts, replies, card updates, proactive 1:1
 //! conversations and chat rosters, under the `serviceUrl` of a verified
-//! activity, with a Connector-scoped token. The only module that knows the
-//! Connector's paths.
+//! activity, with a Connector-scoped token — except to a local Connector of
+//! the anonymous mode (`auth::local`), which gets no token at all. The only
+//! module that knows the Connector's paths.
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::{
-    auth::{outbound::CONNECTOR_SCOPE, TokenError, TokenSource},
+    auth::{outbound::CONNECTOR_SCOPE, LocalConnectors, TokenError, TokenSource},
     clients::retry::{self, CallError},
     teams::OutboundActivity,
 };
@@ -45,6 +46,8 @@ impl ConnectorError {
 pub struct ConnectorClient {
     http: reqwest::Client,
     tokens: TokenSource,
+    /// Connectors reached without a token (empty unless in the anonymous mode).
+    local: LocalConnectors,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,8 +77,16 @@ struct PagedMembers {
 }
 
 impl ConnectorClient {
-    pub fn new(http: reqwest::Client, tokens: TokenSource) -> ConnectorClient {
-        ConnectorClient { http, tokens }
+    pub fn new(
+        http: reqwest::Client,
+        tokens: TokenSource,
+        local: LocalConnectors,
+    ) -> ConnectorClient {
+        ConnectorClient {
+            http,
+            tokens,
+            local,
+        }
     }
 
     /// Posts `activity` into a conversation, as a reply when `reply_to` is set.
@@ -96,6 +107,7 @@ impl ConnectorClient {
             url.push_str(&encode(reply_to));
         }
         self.call_json(
+            service_url,
             Method::POST,
             &url,
             Some(serde_json::to_value(activity).unwrap_or_default()),
@@ -119,6 +131,7 @@ impl ConnectorClient {
             encode(activity_id)
         );
         self.call_json(
+            service_url,
             Method::PUT,
             &url,
             Some(serde_json::to_value(activity).unwrap_or_default()),
@@ -146,7 +159,9 @@ impl ConnectorClient {
                 Some(token) => format!("{base}?continuationToken={}", encode(token)),
                 None => base.clone(),
             };
-            let page: PagedMembers = self.call_json(Method::GET, &url, None, deadline).await?;
+            let page: PagedMembers = self
+                .call_json(service_url, Method::GET, &url, None, deadline)
+                .await?;
             members.extend(page.members);
             continuation = page.continuation_token.filter(|t| !t.is_empty());
             if continuation.is_none() {
@@ -158,19 +173,24 @@ impl ConnectorClient {
 
     async fn call_json<T: serde::de::DeserializeOwned>(
         &self,
+        service_url: &str,
         method: Method,
         url: &str,
         body: Option<serde_json::Value>,
         deadline: Instant,
     ) -> Result<T, ConnectorError> {
-        let response = retry::send(&self.tokens, CONNECTOR_SCOPE, deadline, || {
+        let build = || {
             let request = self.http.request(method.clone(), url);
             match &body {
                 Some(body) => request.json(body),
                 None => request,
             }
-        })
-        .await?;
+        };
+        let response = if self.local.is_local(service_url) {
+            retry::send_without_token(deadline, build).await?
+        } else {
+            retry::send(&self.tokens, CONNECTOR_SCOPE, deadline, build).await?
+        };
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(response
@@ -202,4 +222,26 @@ fn conversation_url(service_url: &str, conversation_id: &str) -> String {
 
 fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_paths_join_with_and_without_the_trailing_slash() {
+        for service_url in [
+            "http://localhost:56150/_connector",
+            "http://localhost:56150/_connector/",
+        ] {
+            assert_eq!(
+                conversation_url(service_url, "19:abc@thread.v2"),
+                "http://localhost:56150/_connector/v3/conversations/19%3Aabc%40thread%2Ev2"
+            );
+        }
+        assert_eq!(
+            conversation_url("https://smba.trafficmanager.net/amer/", "a:1"),
+            "https://smba.trafficmanager.net/amer/v3/conversations/a%3A1"
+        );
+    }
 }

@@ -5,6 +5,11 @@
 //! Reads that must respect the seller's own record security (finding records
 //! by name) impersonate the seller with `CallerObjectId`; access rights come
 //! from `RetrievePrincipalAccess`.
+//!
+//! A 403 on the application's own read is a setup problem (its application
+//! user lacks a privilege): logged with Dataverse's message and counted
+//! (`joinchat_setup_refusals_total`). Impersonating, a 403 only means the
+//! seller may not read it.
 
 use std::time::Instant;
 
@@ -13,6 +18,12 @@ use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 use url::Url;
+
+mod app_user;
+mod odata;
+
+pub use app_user::{WhoAmI, TABLES_READ};
+pub use odata::like_literal;
 
 use crate::{
     auth::TokenSource,
@@ -26,6 +37,9 @@ pub enum DataverseError {
     Call(#[from] CallError),
     #[error("Dataverse answered {0}")]
     Status(u16),
+    /// 403 to the application itself: its application user lacks a privilege.
+    #[error("Dataverse refused the application user: {0}")]
+    Forbidden(String),
     #[error("Dataverse answered a document of an unexpected shape")]
     Shape,
 }
@@ -72,7 +86,12 @@ pub struct DataverseClient {
     tokens: TokenSource,
     api: String,
     scope: String,
+    /// `joinchat_setup_refusals_total`, when the app counts them.
+    refusals: Option<prometheus::IntCounterVec>,
 }
+
+/// At most this many records come back from one name search.
+pub const SEARCH_PAGE: usize = 50;
 
 /// Characters escaped inside a path segment or query value.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
@@ -90,7 +109,19 @@ impl DataverseClient {
             tokens,
             api: format!("{org}/api/data/v9.2/"),
             scope: format!("{org}/.default"),
+            refusals: None,
         }
+    }
+
+    /// Counts every refusal of the application user in `counter`.
+    pub fn counting_refusals(mut self, counter: prometheus::IntCounterVec) -> DataverseClient {
+        self.refusals = Some(counter);
+        self
+    }
+
+    /// The scope of the organisation's token (`{org}/.default`).
+    pub fn scope(&self) -> &str {
+        &self.scope
     }
 
     /// The seller's `systemuser`, from their Entra object id.
@@ -140,8 +171,9 @@ impl DataverseClient {
         Ok(row.and_then(|row| table.row(&row)))
     }
 
-    /// Records of a type whose name contains `text` (ignoring case) that the
-    /// seller can read: the query runs as the seller.
+    /// Up to [`SEARCH_PAGE`] records of a type whose name contains `text`
+    /// literally (ignoring case) that the seller can read: the query runs as
+    /// the seller.
     pub async fn find_records(
         &self,
         entity: EntityType,
@@ -150,13 +182,37 @@ impl DataverseClient {
         deadline: Instant,
     ) -> DataverseResult<Vec<RecordRow>> {
         let table = Table::of(entity);
-        let literal = text.replace('\'', "''");
+        let filter = format!("contains({},'{}')", table.name, like_literal(text));
+        self.records_where(&table, &filter, as_user, deadline).await
+    }
+
+    /// Records of a type named exactly `name` (ignoring case) that the seller
+    /// can read: what a search finds first, however many names contain it.
+    pub async fn records_named(
+        &self,
+        entity: EntityType,
+        name: &str,
+        as_user: &AadObjectId,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<RecordRow>> {
+        let table = Table::of(entity);
+        let filter = format!("{} eq '{}'", table.name, name.replace('\'', "''"));
+        self.records_where(&table, &filter, as_user, deadline).await
+    }
+
+    async fn records_where(
+        &self,
+        table: &Table,
+        filter: &str,
+        as_user: &AadObjectId,
+        deadline: Instant,
+    ) -> DataverseResult<Vec<RecordRow>> {
         let path = format!(
-            "{}?$select={},{}&$filter={}&$top=50",
+            "{}?$select={},{}&$filter={}&$top={SEARCH_PAGE}",
             table.set,
             table.id,
             table.name,
-            encode(&format!("contains({},'{}')", table.name, literal))
+            encode(filter)
         );
         let rows: Collection<Value> = self
             .get(&path, Some(as_user), deadline)
@@ -400,6 +456,7 @@ impl DataverseClient {
             )),
             StatusCode::NOT_FOUND => Ok(None),
             StatusCode::FORBIDDEN if as_user.is_some() => Ok(None),
+            StatusCode::FORBIDDEN => Err(self.refused(path, response).await),
             status => Err(DataverseError::Status(status.as_u16())),
         }
     }

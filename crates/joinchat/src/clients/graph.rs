@@ -1,7 +1,12 @@
 //! The Microsoft Graph client: chats, their members, adding a member with
-//! the whole history, and installing the bot into a chat. Application token
-//! for `https://graph.microsoft.com/.default` whatever URL serves Graph. The
-//! only module that knows Graph's paths and JSON.
+//! the whole history, and installing the bot into a chat (consenting to the
+//! Teams app's resource-specific permissions). Application token for
+//! `https://graph.microsoft.com/.default` whatever URL serves Graph. The only
+//! module that knows Graph's paths and JSON.
+//!
+//! A 403 is a setup problem, not a passing failure: the app registration
+//! lacks a permission. Every one is logged with what Graph says is missing
+//! and counted (`joinchat_setup_refusals_total`), whichever call met it.
 
 use std::time::Instant;
 
@@ -15,6 +20,7 @@ use crate::{
     auth::{outbound::GRAPH_SCOPE, TokenSource},
     clients::retry::{self, CallError},
     domain::{AadObjectId, ChatId},
+    permissions::RSC_PERMISSIONS,
 };
 
 /// Graph's way of saying "share the entire chat history".
@@ -24,10 +30,23 @@ pub const FULL_HISTORY: &str = "0001-01-01T00:00:00Z";
 pub enum GraphError {
     #[error(transparent)]
     Call(#[from] CallError),
-    #[error("Graph refused: {0}")]
-    Forbidden(String),
+    /// 403: the app lacks a permission (Graph's message says which).
+    #[error("Graph refused ({code}): {message}")]
+    Forbidden { code: String, message: String },
     #[error("Graph answered {0} ({1})")]
     Status(u16, String),
+}
+
+impl GraphError {
+    /// What Graph said the call requires, from its "Missing role permissions
+    /// on the request. API requires one of '…'." message.
+    pub fn missing_permissions(&self) -> Option<&str> {
+        let GraphError::Forbidden { message, .. } = self else {
+            return None;
+        };
+        let (_, rest) = message.split_once("requires one of '")?;
+        rest.split_once('\'').map(|(listed, _)| listed)
+    }
 }
 
 pub type GraphResult<T> = Result<T, GraphError>;
@@ -56,6 +75,8 @@ pub struct GraphClient {
     http: reqwest::Client,
     tokens: TokenSource,
     base: String,
+    /// `joinchat_setup_refusals_total`, when the app counts them.
+    refusals: Option<prometheus::IntCounterVec>,
 }
 
 #[derive(Deserialize)]
@@ -77,7 +98,14 @@ impl GraphClient {
             http,
             tokens,
             base: format!("{}/v1.0", graph_url.as_str().trim_end_matches('/')),
+            refusals: None,
         }
+    }
+
+    /// Counts every 403 in `counter` (labels: service, call).
+    pub fn counting_refusals(mut self, counter: prometheus::IntCounterVec) -> GraphClient {
+        self.refusals = Some(counter);
+        self
     }
 
     /// A chat's topic and link; `None` when Graph doesn't know it.
@@ -92,7 +120,9 @@ impl GraphClient {
             web_url: Option<String>,
         }
         let url = format!("{}/chats/{}", self.base, encode(chat.as_str()));
-        let response = self.call(Method::GET, &url, None, deadline).await?;
+        let response = self
+            .call("GET /chats/{id}", Method::GET, &url, None, deadline)
+            .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -123,7 +153,9 @@ impl GraphClient {
         let mut url = format!("{}/chats/{}/members", self.base, encode(chat.as_str()));
         let mut members = Vec::new();
         for _ in 0..20 {
-            let response = self.call(Method::GET, &url, None, deadline).await?;
+            let response = self
+                .call("GET /chats/{id}/members", Method::GET, &url, None, deadline)
+                .await?;
             let page: Page = ok_json(response).await?;
             members.extend(page.value.into_iter().filter_map(|row| {
                 Some(Member {
@@ -153,7 +185,15 @@ impl GraphClient {
             "visibleHistoryStartDateTime": FULL_HISTORY,
             "roles": ["owner"],
         });
-        let response = self.call(Method::POST, &url, Some(body), deadline).await?;
+        let response = self
+            .call(
+                "POST /chats/{id}/members",
+                Method::POST,
+                &url,
+                Some(body),
+                deadline,
+            )
+            .await?;
         let status = response.status();
         if status.is_success() {
             return Ok(AddOutcome::Added);
@@ -164,13 +204,12 @@ impl GraphClient {
         if status == StatusCode::BAD_REQUEST && detail.message.contains("already exist") {
             return Ok(AddOutcome::AlreadyMember);
         }
-        Err(match status {
-            StatusCode::FORBIDDEN => GraphError::Forbidden(detail.code),
-            other => GraphError::Status(other.as_u16(), detail.code),
-        })
+        Err(GraphError::Status(status.as_u16(), detail.code))
     }
 
-    /// Installs the bot's Teams app into a chat, so it can post there.
+    /// Installs the bot's Teams app into a chat, so it can post there,
+    /// consenting to the resource-specific permissions its manifest declares
+    /// (Graph refuses an install whose consent differs from the app's definition).
     pub async fn install_app(
         &self,
         chat: &ChatId,
@@ -184,35 +223,72 @@ impl GraphClient {
         );
         let body = json!({
             "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
+            "consentedPermissionSet": consented_permission_set(),
         });
-        let response = self.call(Method::POST, &url, Some(body), deadline).await?;
+        let response = self
+            .call(
+                "POST /chats/{id}/installedApps",
+                Method::POST,
+                &url,
+                Some(body),
+                deadline,
+            )
+            .await?;
         let status = response.status();
         if status.is_success() || status == StatusCode::CONFLICT {
             return Ok(());
         }
         let detail = error_detail(response).await;
-        Err(match status {
-            StatusCode::FORBIDDEN => GraphError::Forbidden(detail.code),
-            other => GraphError::Status(other.as_u16(), detail.code),
-        })
+        Err(GraphError::Status(status.as_u16(), detail.code))
     }
 
+    /// Sends one call (`what` names it in logs and metrics); a 403 comes back
+    /// as `GraphError::Forbidden`, logged and counted.
     async fn call(
         &self,
+        what: &'static str,
         method: Method,
         url: &str,
         body: Option<Value>,
         deadline: Instant,
     ) -> GraphResult<reqwest::Response> {
-        Ok(retry::send(&self.tokens, GRAPH_SCOPE, deadline, || {
+        let response = retry::send(&self.tokens, GRAPH_SCOPE, deadline, || {
             let request = self.http.request(method.clone(), url);
             match &body {
                 Some(body) => request.json(body),
                 None => request,
             }
         })
-        .await?)
+        .await?;
+        if response.status() != StatusCode::FORBIDDEN {
+            return Ok(response);
+        }
+        let detail = error_detail(response).await;
+        let refusal = GraphError::Forbidden {
+            code: detail.code,
+            message: detail.message,
+        };
+        if let Some(counter) = &self.refusals {
+            counter.with_label_values(&["graph", what]).inc();
+        }
+        tracing::warn!(
+            call = what,
+            missing = refusal.missing_permissions().unwrap_or("(not said)"),
+            error = %refusal,
+            "Graph refused the bot: its app registration lacks a permission; `joinchat doctor` names what to grant"
+        );
+        Err(refusal)
     }
+}
+
+/// The install body's consent: every RSC permission of the Teams manifest, as
+/// Application permissions.
+fn consented_permission_set() -> Value {
+    let listed: Vec<Value> = RSC_PERMISSIONS
+        .iter()
+        .map(|permission| json!({"permissionValue": permission, "permissionType": "Application"}))
+        .collect();
+    json!({ "resourceSpecificPermissions": listed })
 }
 
 async fn ok_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> GraphResult<T> {
@@ -240,4 +316,41 @@ async fn error_detail(response: reqwest::Response) -> GraphErrorDetail {
 
 fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_what_graph_says_is_missing() {
+        let refusal = GraphError::Forbidden {
+            code: "Forbidden".into(),
+            message: "Missing role permissions on the request. API requires one of 'Chat.ReadBasic.All, Chat.Read.All'. Roles on the request ''.".into(),
+        };
+        assert_eq!(
+            refusal.missing_permissions(),
+            Some("Chat.ReadBasic.All, Chat.Read.All")
+        );
+        let other = GraphError::Forbidden {
+            code: "Forbidden".into(),
+            message: "Installing apps in this chat is not allowed.".into(),
+        };
+        assert_eq!(other.missing_permissions(), None);
+        assert_eq!(
+            GraphError::Status(404, "NotFound".into()).missing_permissions(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_install_consents_to_exactly_the_manifests_rsc_permissions() {
+        let set = consented_permission_set();
+        let listed = set["resourceSpecificPermissions"].as_array().unwrap();
+        assert_eq!(listed.len(), RSC_PERMISSIONS.len());
+        for (entry, permission) in listed.iter().zip(RSC_PERMISSIONS) {
+            assert_eq!(entry["permissionValue"], *permission);
+            assert_eq!(entry["permissionType"], "Application");
+        }
+    }
 }

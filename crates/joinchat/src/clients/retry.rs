@@ -31,32 +31,56 @@ pub async fn send(
     deadline: Instant,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Response, CallError> {
+    send_as(Some((tokens, scope)), deadline, build).await
+}
+
+/// The same with no `Authorization` header at all, for a local Connector that
+/// takes none (`auth::local`) and must never be handed a token.
+pub async fn send_without_token(
+    deadline: Instant,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Response, CallError> {
+    send_as(None, deadline, build).await
+}
+
+async fn send_as(
+    credentials: Option<(&TokenSource, &str)>,
+    deadline: Instant,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Response, CallError> {
     let mut attempt = 0u32;
     let mut refreshed_token = false;
     loop {
         attempt += 1;
-        let token = match tokens.token(scope).await {
-            Ok(token) => token,
-            Err(error) => {
-                // The token endpoint throttles and fails like any service.
-                let wait = match &error {
-                    TokenError::Throttled(asked) => asked.unwrap_or_else(|| backoff(attempt)),
-                    TokenError::Unreachable => backoff(attempt),
-                    TokenError::Failed(status) if *status >= 500 => backoff(attempt),
-                    _ => return Err(error.into()),
-                };
-                if !fits(deadline, wait) {
-                    return Err(error.into());
+        let token = match credentials {
+            None => None,
+            Some((tokens, scope)) => match tokens.token(scope).await {
+                Ok(token) => Some((tokens, scope, token)),
+                Err(error) => {
+                    // The token endpoint throttles and fails like any service.
+                    let wait = match &error {
+                        TokenError::Throttled(asked) => asked.unwrap_or_else(|| backoff(attempt)),
+                        TokenError::Unreachable => backoff(attempt),
+                        TokenError::Failed(status) if *status >= 500 => backoff(attempt),
+                        _ => return Err(error.into()),
+                    };
+                    if !fits(deadline, wait) {
+                        return Err(error.into());
+                    }
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
-                tokio::time::sleep(wait).await;
-                continue;
-            }
+            },
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(CallError::Unreachable);
         }
-        let outcome = build().bearer_auth(&*token).timeout(remaining).send().await;
+        let request = match &token {
+            Some((_, _, token)) => build().bearer_auth(&**token),
+            None => build(),
+        };
+        let outcome = request.timeout(remaining).send().await;
         let wait = match outcome {
             Err(_) => {
                 // Connection failures and timeouts: try again while time remains.
@@ -69,8 +93,10 @@ pub async fn send(
             Ok(response) => {
                 let status = response.status();
                 match status.as_u16() {
-                    401 if !refreshed_token => {
-                        tokens.forget(scope);
+                    401 if !refreshed_token && token.is_some() => {
+                        if let Some((tokens, scope, _)) = &token {
+                            tokens.forget(scope);
+                        }
                         refreshed_token = true;
                         continue;
                     }

@@ -1,6 +1,9 @@
 //! `POST /api/messages`: the Bot Framework endpoint. Token first, then the
 //! body (size-limited, parsed into typed structs), then the per-activity
-//! auth rules and the tenant, then dedupe — and only then the bot.
+//! auth rules and the tenant, then dedupe — and only then the bot. In the
+//! anonymous Playground mode a request with no header from a loopback peer
+//! stands in for the token, and its loopback `serviceUrl` for the per-activity
+//! rules (`auth::local`).
 
 use std::sync::Arc;
 
@@ -8,7 +11,19 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
 use super::{answered, Refusal};
-use crate::{auth::AuthFailure, teams::Activity, AppState};
+use crate::{
+    auth::{local, AuthFailure, LocalConnectors, VerifiedCaller},
+    teams::Activity,
+    AppState,
+};
+
+/// Who is calling, as far as the front door can tell before the body.
+enum Caller<'a> {
+    /// A verified Bot Framework channel token.
+    Channel(VerifiedCaller),
+    /// No header, over loopback, in the anonymous Playground mode.
+    Local(&'a LocalConnectors),
+}
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -24,11 +39,16 @@ pub async fn post(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let caller = state
-        .auth
-        .authenticate(authorization)
-        .await
-        .map_err(|failure| refuse(&state, failure))?;
+    let caller = match (authorization, &state.local) {
+        (None, Some(local)) if local::is_loopback_peer(request.peer_addr()) => Caller::Local(local),
+        _ => Caller::Channel(
+            state
+                .auth
+                .authenticate(authorization)
+                .await
+                .map_err(|failure| refuse(&state, failure))?,
+        ),
+    };
 
     let declared = request
         .headers()
@@ -61,9 +81,13 @@ pub async fn post(
             "serviceUrl and conversation.id are required".into(),
         ));
     }
-    caller
-        .check_activity(&activity.channel_id, &activity.service_url)
-        .map_err(|failure| refuse(&state, failure))?;
+    match caller {
+        Caller::Channel(caller) => {
+            caller.check_activity(&activity.channel_id, &activity.service_url)
+        }
+        Caller::Local(local) => local.admit(&activity.service_url),
+    }
+    .map_err(|failure| refuse(&state, failure))?;
     let same_tenant = activity
         .tenant_id()
         .is_some_and(|tenant| tenant.eq_ignore_ascii_case(&state.config.tenant_id));

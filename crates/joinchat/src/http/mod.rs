@@ -35,10 +35,16 @@ pub fn server(state: Arc<AppState>, listener: std::net::TcpListener) -> std::io:
 
 /// The route table.
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/messages", web::post().to(messages::post))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text));
+    cfg.service(
+        web::resource("/api/messages")
+            .route(web::post().to(messages::post))
+            // Clients probe the endpoint before they talk (the Agents
+            // Playground does at start): it is there, and says nothing more.
+            .route(web::head().to(HttpResponse::Ok)),
+    )
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics_text));
 }
 
 /// Why the front door refused a request. Bodies name the kind, never the cause.

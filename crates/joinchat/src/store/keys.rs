@@ -43,6 +43,9 @@ pub fn record_chats(record: &RecordRef) -> String {
     )
 }
 pub const RECORD_TTL: Duration = Duration::from_secs(60);
+/// A record with a chat Graph would not describe (shown as unavailable): kept
+/// this briefly, so the chat shows up again as soon as Graph answers.
+pub const DEGRADED_RECORD_TTL: Duration = Duration::from_secs(10);
 
 /// `roster:{conversation}` → the members of a group chat the bot answers in
 /// (the card's `refresh.userIds`). Written by `facts`.

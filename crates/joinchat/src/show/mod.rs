@@ -11,27 +11,25 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+mod render;
+mod resolve;
+
+pub use self::render::{deep_link, render};
+pub use self::resolve::{resolve, Resolution};
+
 use crate::{
-    actions::CardAction,
+    actions::{CardAction, Target},
     audit::{self, AuditEvent},
     cards::{self, text::BUSY, ChatEntry, RecordCard, RecordSummary},
     clients::connector::ConnectorClient,
     commands::RecordQuery,
     context::{Answer, Place, Viewer},
     domain::{ChatId, EntityType, RecordRef},
-    facts::{Facts, FactsError, RecordFacts, View},
-    policy::{self, Decision},
-    store::Store,
+    facts::{Facts, FactsError, View},
+    policy::Decision,
+    store::{keys, Store},
     teams::InvokeResponse,
 };
-
-/// What a typed record name or id resolved to.
-pub enum Resolution {
-    Record(RecordRef),
-    /// Several readable records match: the person picks one.
-    Choose(Vec<RecordSummary>),
-    NotFound,
-}
 
 /// How the record card should be drawn.
 #[derive(Default)]
@@ -55,6 +53,9 @@ pub struct Shows {
     store: Store,
     /// Refresh answers, memoised by the cached facts they were drawn from.
     drawn: moka::sync::Cache<String, Bytes>,
+    /// What a person's search for a typed name found, for as long as their
+    /// access rights are cached, so that a shared card's refresh stays warm.
+    found: moka::sync::Cache<String, Resolution>,
 }
 
 impl Shows {
@@ -70,6 +71,10 @@ impl Shows {
                 })
                 .max_capacity(8 * 1024 * 1024)
                 .time_to_live(Duration::from_secs(30))
+                .build(),
+            found: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(keys::ACCESS_TTL)
                 .build(),
         }
     }
@@ -88,6 +93,23 @@ impl Shows {
             RecordQuery::Id(id) => id.as_str().to_owned(),
             RecordQuery::Name(name) => name.clone(),
         };
+        if let Some(conversation) = place.group_chat() {
+            // Seen by every member: nothing is looked up for the asker here;
+            // each viewer's refresh or click draws their own view.
+            let look = match target {
+                RecordQuery::Id(id) => Target::Record(RecordRef {
+                    entity,
+                    id: id.clone(),
+                }),
+                RecordQuery::Name(name) => Target::Query {
+                    entity,
+                    text: name.clone(),
+                },
+            };
+            let roster = self.roster(place, conversation, deadline).await;
+            let card = cards::shared_look(entity, &query, &look, roster.as_deref());
+            return (Answer::Card(card), "shared");
+        }
         let record = match resolve(&self.facts, viewer, entity, target, deadline).await {
             Ok(Resolution::Record(record)) => record,
             Ok(Resolution::NotFound) => {
@@ -113,9 +135,56 @@ impl Shows {
         }
     }
 
-    /// A card's refresh (or its Show button): the record card for this
-    /// viewer, as an invoke response body. Warm, one MGET and a lookup.
-    pub async fn refresh(
+    /// A card's refresh or its Show button, as an invoke response body: for
+    /// a record, its card for this viewer; for a typed name, what this
+    /// viewer's own search finds (their view, their choice, or not found).
+    pub async fn look(
+        &self,
+        viewer: &Viewer,
+        place: Place<'_>,
+        target: &Target,
+        deadline: Instant,
+    ) -> (Bytes, &'static str) {
+        let (entity, text) = match target {
+            Target::Record(record) => return self.refresh(viewer, place, record, deadline).await,
+            Target::Query { entity, text } => (*entity, text),
+        };
+        let memo_key = format!(
+            "{}\u{1f}{}\u{1f}{text}",
+            viewer.aad.as_str(),
+            entity.logical_name()
+        );
+        let resolution = match self.found.get(&memo_key) {
+            Some(found) => found,
+            None => {
+                let query = RecordQuery::Name(text.clone());
+                match resolve(&self.facts, viewer, entity, &query, deadline).await {
+                    Ok(found) => {
+                        self.found.insert(memo_key, found.clone());
+                        found
+                    }
+                    Err(error) => {
+                        let (answer, outcome) = busy(error);
+                        return (answer.into_invoke().to_bytes(), outcome);
+                    }
+                }
+            }
+        };
+        let answer = match resolution {
+            Resolution::Record(record) => {
+                return self.refresh(viewer, place, &record, deadline).await
+            }
+            Resolution::NotFound => Answer::Text(cards::not_found(entity, text)),
+            Resolution::Choose(matches) => {
+                Answer::Card(cards::choose_record(entity, text, &matches))
+            }
+        };
+        (answer.into_invoke().to_bytes(), "refresh")
+    }
+
+    /// A record's card for this viewer, as an invoke response body. Warm,
+    /// one MGET and a lookup.
+    async fn refresh(
         &self,
         viewer: &Viewer,
         place: Place<'_>,
@@ -145,10 +214,16 @@ impl Shows {
             .await
         {
             Ok(view) => view,
+            Err(error) if error.is_setup_problem() => {
+                return (
+                    InvokeResponse::card(cards::not_set_up()).to_bytes(),
+                    "not_set_up",
+                );
+            }
             Err(error) => {
                 tracing::warn!(%error, "refresh failed");
                 let retry = CardAction::Refresh {
-                    record: record.clone(),
+                    target: Target::Record(record.clone()),
                 };
                 let card = cards::try_again(BUSY, Some(&retry));
                 return (InvokeResponse::card(card).to_bytes(), "busy");
@@ -220,6 +295,7 @@ impl Shows {
             decision,
             just_joined: false,
             open_url: deep_link(chat),
+            unavailable: None,
         };
         InvokeResponse::card(cards::record_chats(&RecordCard {
             record: &summary,
@@ -252,6 +328,19 @@ impl Shows {
             marks,
         };
         render(viewer, record, query, view, &options)
+    }
+
+    /// The members of a group chat: cached, else from the connector.
+    async fn roster(
+        &self,
+        place: Place<'_>,
+        conversation: &str,
+        deadline: Instant,
+    ) -> Option<Vec<String>> {
+        match self.facts.cached_roster(conversation).await {
+            Some(roster) => Some(roster),
+            None => self.fetch_roster(place, conversation, deadline).await,
+        }
     }
 
     async fn fetch_roster(
@@ -304,134 +393,13 @@ impl Shows {
     }
 }
 
-/// A read failed: nothing was changed; the person may try again.
+/// A read failed: nothing was changed. A refusal (403) is a setup problem
+/// for an admin, said as such (the Graph or Dataverse client logged it);
+/// anything else, the person may try again.
 pub fn busy(error: FactsError) -> (Answer, &'static str) {
+    if error.is_setup_problem() {
+        return (Answer::Card(cards::not_set_up()), "not_set_up");
+    }
     tracing::warn!(%error, "could not read the facts");
     (Answer::Card(cards::try_again(BUSY, None)), "busy")
-}
-
-pub async fn resolve(
-    facts: &Facts,
-    viewer: &Viewer,
-    entity: EntityType,
-    query: &RecordQuery,
-    deadline: Instant,
-) -> Result<Resolution, FactsError> {
-    let text = match query {
-        RecordQuery::Id(id) => {
-            return Ok(Resolution::Record(RecordRef {
-                entity,
-                id: id.clone(),
-            }))
-        }
-        RecordQuery::Name(text) => text,
-    };
-    // The search runs as the seller: records they cannot read never come back.
-    let rows = facts
-        .dataverse()
-        .find_records(entity, text, &viewer.aad, deadline)
-        .await?;
-    let exact: Vec<_> = rows
-        .iter()
-        .filter(|row| row.name.trim().eq_ignore_ascii_case(text.trim()))
-        .collect();
-    let chosen = match (exact.as_slice(), rows.as_slice()) {
-        ([only], _) => Some(*only),
-        ([], [only]) => Some(only),
-        _ => None,
-    };
-    if let Some(row) = chosen {
-        return Ok(Resolution::Record(RecordRef {
-            entity,
-            id: row.id.clone(),
-        }));
-    }
-    if rows.is_empty() {
-        return Ok(Resolution::NotFound);
-    }
-    let candidates = if exact.len() > 1 {
-        exact
-    } else {
-        rows.iter().collect()
-    };
-    Ok(Resolution::Choose(
-        candidates
-            .into_iter()
-            .map(|row| RecordSummary {
-                record: RecordRef {
-                    entity,
-                    id: row.id.clone(),
-                },
-                name: row.name.clone(),
-            })
-            .collect(),
-    ))
-}
-
-/// Draws a view; pure, so warm refreshes cost nothing but the cache read.
-pub fn render(
-    viewer: &Viewer,
-    record: &RecordRef,
-    query: &str,
-    view: &View,
-    options: &CardOptions<'_>,
-) -> Answer {
-    let Some(record_facts) = &view.record else {
-        return Answer::Text(cards::not_found(record.entity, query));
-    };
-    let summary = RecordSummary {
-        record: record.clone(),
-        name: record_facts.name.clone(),
-    };
-    let chats = entries(viewer, view, record_facts, options.marks.just_joined);
-    if chats.is_empty() {
-        return Answer::Card(cards::no_chats(&summary));
-    }
-    Answer::Card(cards::record_chats(&RecordCard {
-        record: &summary,
-        chats: &chats,
-        refresh_user_ids: options.refresh_user_ids,
-        notice: options.marks.notice,
-        viewer: Some(viewer.aad.as_str()),
-    }))
-}
-
-fn entries(
-    viewer: &Viewer,
-    view: &View,
-    record: &RecordFacts,
-    just_joined: Option<&ChatId>,
-) -> Vec<ChatEntry> {
-    record
-        .chats
-        .iter()
-        .filter_map(|chat| {
-            let chat_id = ChatId::parse(&chat.id).ok()?;
-            let decision = policy::decide(policy::Situation {
-                can_read: view.access.read,
-                can_write: view.access.write,
-                join_enabled: view.join_enabled,
-                is_member: chat.has_member(&viewer.aad),
-            });
-            if decision == Decision::Hidden {
-                return None;
-            }
-            let open_url = chat.web_url.clone().unwrap_or_else(|| deep_link(&chat_id));
-            Some(ChatEntry {
-                just_joined: just_joined == Some(&chat_id) && decision == Decision::Member,
-                chat_id,
-                topic: chat.topic.clone(),
-                member_count: chat.members.len(),
-                decision,
-                open_url,
-            })
-        })
-        .collect()
-}
-
-/// The Teams link that opens a chat by its thread id.
-pub fn deep_link(chat: &ChatId) -> String {
-    let encoded =
-        percent_encoding::utf8_percent_encode(chat.as_str(), percent_encoding::NON_ALPHANUMERIC);
-    format!("https://teams.microsoft.com/l/chat/{encoded}/0")
 }

@@ -16,10 +16,16 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+mod activities;
+
+pub(crate) use self::activities::activity_for;
+pub use self::activities::ActivityRequest;
+use self::activities::{
+    activity, invoke_activity, message_activity, place, user, InvokeRequest, Place,
+};
 use super::faults::FaultRequest;
-use super::state::{chat_view, rfc3339, ChatMessage, MessageKind};
+use super::state::{chat_view, ChatMessage, MessageKind};
 use super::world::{Record, User};
 use super::Shared;
 
@@ -62,45 +68,6 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, HttpResponse> {
 struct SayRequest {
     text: String,
     chat: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct InvokeRequest {
-    verb: String,
-    #[serde(default)]
-    data: Value,
-    chat: Option<String>,
-    /// The id of the bot message whose card was clicked, when known.
-    reply_to_id: Option<String>,
-}
-
-/// Where an activity is sent: the user's 1:1 conversation or a group chat.
-enum Place {
-    Personal(String),
-    Chat(String),
-}
-
-impl Place {
-    fn conversation_id(&self) -> &str {
-        match self {
-            Place::Personal(id) | Place::Chat(id) => id,
-        }
-    }
-}
-
-fn user<'w>(shared: &'w Shared, key: &str) -> Result<&'w User, HttpResponse> {
-    shared
-        .world
-        .user(key)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no user {key:?}")))
-}
-
-fn place(shared: &Shared, user: &User, chat: Option<String>) -> Result<Place, HttpResponse> {
-    match chat {
-        None => Ok(Place::Personal(user.conversation_id.clone())),
-        Some(chat) if shared.lock().chat(&chat).is_some() => Ok(Place::Chat(chat)),
-        Some(chat) => Err(error(StatusCode::NOT_FOUND, format!("no chat {chat:?}"))),
-    }
 }
 
 async fn say(shared: web::Data<Shared>, key: web::Path<String>, body: web::Bytes) -> HttpResponse {
@@ -146,62 +113,6 @@ async fn invoke(
     }
 }
 
-/// What the simulated Teams would send, without sending it.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ActivityRequest {
-    Message {
-        text: String,
-        chat: Option<String>,
-    },
-    Invoke {
-        verb: String,
-        #[serde(default)]
-        data: Value,
-        chat: Option<String>,
-    },
-}
-
-/// The one place the activities the simulated Teams sends are made: `say`
-/// and `invoke` send them; tests and benchmarks that post to the bot
-/// themselves take them from here (`Cloud::activity`, `POST
-/// /_sandbox/users/{key}/activity`), so every client sends the same envelope.
-pub(crate) fn activity_for(
-    shared: &Shared,
-    key: &str,
-    request: ActivityRequest,
-) -> Result<Value, HttpResponse> {
-    let user = user(shared, key)?;
-    Ok(match request {
-        ActivityRequest::Message { text, chat } => {
-            let place = place(shared, user, chat)?;
-            message_activity(shared, user, &place, &text)
-        }
-        ActivityRequest::Invoke { verb, data, chat } => {
-            let place = place(shared, user, chat.clone())?;
-            let request = InvokeRequest {
-                verb,
-                data,
-                chat,
-                reply_to_id: None,
-            };
-            invoke_activity(shared, user, &place, &request)
-        }
-    })
-}
-
-async fn activity(
-    shared: web::Data<Shared>,
-    key: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let made = parse_json(&body).and_then(|request| activity_for(&shared, &key, request));
-    match made {
-        Ok(activity) => HttpResponse::Ok().json(activity),
-        Err(refusal) => refusal,
-    }
-}
-
 // A member's message shows in the chat as it would in Teams; a non-member
 // (a tampered client) reaches the bot but writes nothing into the chat.
 fn record_user_message(shared: &Shared, user: &User, chat_id: &str, text: &str) {
@@ -220,80 +131,6 @@ fn record_user_message(shared: &Shared, user: &User, chat_id: &str, text: &str) 
     });
     chat.updated = OffsetDateTime::now_utc();
     state.changed();
-}
-
-/// The fields every activity from the simulated Teams carries.
-fn envelope(shared: &Shared, user: &User, place: &Place, kind: &str) -> Map<String, Value> {
-    let tenant_id = shared.world.tenant_id();
-    let now = rfc3339(OffsetDateTime::now_utc());
-    let conversation = match place {
-        Place::Personal(id) => {
-            json!({"id": id, "conversationType": "personal", "tenantId": tenant_id})
-        }
-        Place::Chat(id) => {
-            json!({"id": id, "conversationType": "groupChat", "tenantId": tenant_id, "isGroup": true})
-        }
-    };
-    let envelope = json!({
-        "type": kind,
-        "id": Uuid::new_v4().to_string(),
-        "timestamp": now,
-        "localTimestamp": now,
-        "channelId": "msteams",
-        "serviceUrl": shared.urls.connector,
-        "from": {"id": user.mri, "name": user.name, "aadObjectId": user.aad_object_id},
-        "conversation": conversation,
-        "recipient": {"id": format!("28:{}", shared.app_id), "name": BOT_NAME},
-        "locale": "en-US",
-        "entities": [{"type": "clientInfo", "locale": "en-US", "platform": "Web"}],
-        "channelData": {"tenant": {"id": tenant_id}},
-    });
-    match envelope {
-        Value::Object(fields) => fields,
-        _ => Map::new(),
-    }
-}
-
-fn message_activity(shared: &Shared, user: &User, place: &Place, text: &str) -> Value {
-    let mut activity = envelope(shared, user, place, "message");
-    let mention = format!("<at>{BOT_NAME}</at>");
-    let text = match place {
-        Place::Personal(_) => text.to_owned(),
-        Place::Chat(_) => {
-            if let Some(Value::Array(entities)) = activity.get_mut("entities") {
-                entities.push(json!({
-                    "type": "mention",
-                    "text": mention,
-                    "mentioned": {"id": format!("28:{}", shared.app_id), "name": BOT_NAME},
-                }));
-            }
-            format!("{mention} {text}")
-        }
-    };
-    activity.insert("text".to_owned(), json!(text));
-    activity.insert("textFormat".to_owned(), json!("plain"));
-    Value::Object(activity)
-}
-
-fn invoke_activity(shared: &Shared, user: &User, place: &Place, request: &InvokeRequest) -> Value {
-    let mut activity = envelope(shared, user, place, "invoke");
-    activity.insert("name".to_owned(), json!("adaptiveCard/action"));
-    activity.insert(
-        "value".to_owned(),
-        json!({
-            "action": {
-                "type": "Action.Execute",
-                "id": Uuid::new_v4().to_string(),
-                "verb": request.verb,
-                "data": request.data,
-            },
-            "trigger": "manual",
-        }),
-    );
-    if let Some(reply_to_id) = &request.reply_to_id {
-        activity.insert("replyToId".to_owned(), json!(reply_to_id));
-    }
-    Value::Object(activity)
 }
 
 /// The bot's answer to one activity.
@@ -462,6 +299,7 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
                 "mri": user.mri,
                 "conversation_id": user.conversation_id,
                 "admin": user.admin,
+                "disabled": user.disabled,
             })
         })
         .collect();
@@ -484,9 +322,14 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
     let chats: Vec<Value> = state
         .chats
         .iter()
-        .map(
-            |chat| json!({"id": chat.id, "topic": chat.topic, "bot_installed": chat.bot_installed}),
-        )
+        .map(|chat| {
+            json!({
+                "id": chat.id,
+                "topic": chat.topic,
+                "bot_installed": chat.bot_installed,
+                "rsc_grants": chat.rsc_grants,
+            })
+        })
         .collect();
     let join_chat: Vec<&str> = state.join_chat.iter().map(|e| e.logical_name()).collect();
     HttpResponse::Ok().json(json!({
@@ -495,6 +338,7 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
         "teams_app_id": shared.teams_app_id,
         "urls": shared.urls,
         "join_chat": join_chat,
+        "graph_permissions": world.app().graph_permissions,
         "users": users,
         "records": records,
         "chats": chats,
