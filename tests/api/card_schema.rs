@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 
 use crate::{
     cards::{cards, executes, join_data, words},
-    helpers::{spawn_app, StoreKind, TestApp},
+    helpers::{spawn_app, spawn_app_with, StoreKind, TestApp},
+    sandbox_helpers::{tenant_world, ACME_LEAD, ACME_ROOM},
 };
 
 /// Names the file holding the official `schemas/1.5.0/adaptive-card.json`.
@@ -126,9 +127,12 @@ const VIEWS: &[(&str, Is)] = &[
     ("record chats, locked as read-only", |w, _| w.contains("read-only access")),
     ("record chats, locked as the type is off", |w, _| w.contains("hasn't enabled Join chat")),
     ("record chats, locked for both", |w, _| w.contains("read-only access") && w.contains("hasn't enabled")),
-    ("record chats, in a group chat (refresh for its members)", |_, card| {
-        card["refresh"]["userIds"].as_array().is_some_and(|ids| ids.len() > 1)
+    ("the shared look in a group chat, refreshed for its members", |w, card| {
+        w.contains("Show my view") && card["refresh"]["userIds"].as_array().is_some_and(|ids| ids.len() > 1)
     }),
+    ("a chat unavailable, the bot not set up", |w, _| w.contains("Unavailable: the bot isn't fully set up")),
+    ("a chat unavailable, Teams not answering", |w, _| w.contains("Unavailable right now")),
+    ("not set up", |w, _| w.contains("The bot isn't fully set up")),
     ("several chats", |w, _| w.contains("Fit-out planning") && w.contains("Fit-out — site visits")),
     ("the join answer", |w, _| w.contains("You joined")),
     ("the join answer, no notice posted", |w, _| w.contains("You joined") && w.contains("isn't installed")),
@@ -261,14 +265,18 @@ async fn walk(store: StoreKind) -> Vec<(String, Value)> {
     let type_off = walk.card("alex", ACCOUNT).await;
     walk.card("jo", ACCOUNT).await;
     walk.card("alex", FIT_OUT).await;
-    let in_chat = walk
-        .app
-        .say_in("sam", DEAL_ROOM, "chats for lead Contoso Coffee expansion")
-        .await;
-    walk.keep(
+    // In a group chat: the shared look, then each member's own view by refresh and by button.
+    let in_chat = walk.app.say_in("sam", DEAL_ROOM, EXPANSION).await;
+    let shared = walk.keep(
         format!("sam says {EXPANSION:?} in {DEAL_ROOM}"),
         cards(&in_chat["activities"]),
     );
+    let shared = shared.first().expect("the shared look");
+    let refresh = &shared["refresh"]["action"];
+    walk.click("sam", Some(DEAL_ROOM), "refresh", &refresh["data"])
+        .await;
+    walk.click("kim", Some(DEAL_ROOM), "show", &button(shared, "show"))
+        .await;
     walk.card("alex", "chats for opportunity Fabrikam office refit")
         .await;
     let choice = walk.card("alex", "join chat for lead contoso coffee").await;
@@ -342,18 +350,36 @@ async fn walk(store: StoreKind) -> Vec<(String, Value)> {
     walk.say("kim", EXPANSION).await;
     let planning = join_data(&fit_out, "19:fit-out-planning@thread.v2").expect("Join for planning");
     walk.click("alex", None, "join", &planning).await;
-    let cleared = walk
-        .app
+    clear_faults(&walk.app).await;
+
+    // Teams down for a chat the bot has not read yet: that chat is unavailable, not the card.
+    walk.app
+        .fault(json!({ "service": "graph", "status": 503 }))
+        .await;
+    walk.card("alex", "chats for case Espresso machine outage")
+        .await;
+    clear_faults(&walk.app).await;
+    walk.posted().await;
+
+    // A tenant that granted the bot no Graph permission: setup problems, said as such.
+    let tenant = spawn_app_with(tenant_world("[app]\ngraph_permissions = []"), store, |_| {}).await;
+    std::mem::replace(&mut walk.app, tenant).stop().await;
+    walk.card("alex", "chats for lead Acme_2024").await;
+    let acme = json!({ "entity": "lead", "record_id": ACME_LEAD, "chat_id": ACME_ROOM });
+    walk.click("alex", None, "join", &acme).await;
+    walk.posted().await;
+    walk.app.stop().await;
+    walk.seen
+}
+
+async fn clear_faults(app: &TestApp) {
+    let cleared = app
         .http
-        .delete(format!("{}/_sandbox/faults", walk.app.cloud.base_url()))
+        .delete(format!("{}/_sandbox/faults", app.cloud.base_url()))
         .send()
         .await
         .unwrap();
     assert!(cleared.status().is_success());
-
-    walk.posted().await;
-    walk.app.stop().await;
-    walk.seen
 }
 
 async fn every_card_the_bot_draws_is_a_valid_adaptive_card_1_5(store: StoreKind) {
