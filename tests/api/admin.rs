@@ -56,7 +56,16 @@ async fn conversation_of(app: &TestApp, user: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_admin_switch_unlocks_and_relocks_a_record_type_on_every_replica() {
-    let first = spawn_app(StoreKind::Redis).await;
+    an_admin_switch_reaches_every_replica(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn an_admin_switch_reaches_every_replica_on_a_redis_cluster() {
+    an_admin_switch_reaches_every_replica(StoreKind::Cluster).await;
+}
+
+async fn an_admin_switch_reaches_every_replica(store: StoreKind) {
+    let first = spawn_app(store).await;
     let second = crate::helpers::spawn_replica(&first).await;
     let locked = card_for(&first, "alex", "chats for account Contoso Ltd").await;
     assert!(words(&locked).contains("The chat is locked"));

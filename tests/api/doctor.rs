@@ -1,7 +1,8 @@
 //! `joinchat doctor`, the real binary, against `joinchat cloud`, the real
 //! binary: it passes with the default world, and names what is wrong — each
-//! missing Graph permission, a bad secret, Dataverse refusing, Redis down —
-//! with exit 1. Also: the bot's log names what Graph said was missing.
+//! missing Graph permission, a bad secret, Dataverse refusing, Redis (one
+//! server or a cluster) down — with exit 1. Also: the bot's log names what
+//! Graph said was missing.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -161,6 +162,24 @@ async fn the_doctor_passes_against_joinchat_cloud_with_the_default_world() {
     }
     line_of(&report, "ok    Redis");
     assert!(report.contains("all 12 checks passed"), "{report}");
+    cloud.stop().await;
+}
+
+#[tokio::test]
+async fn the_doctor_checks_a_redis_cluster_on_every_node() {
+    let (cloud, settings) = start_cloud(None).await;
+    let cluster = crate::helpers::cluster_url();
+    let (code, report) = doctor(&settings, &[("JOINCHAT_REDIS_URL", &cluster)]).await;
+    assert_eq!(code, 0, "{report}");
+    line_of(&report, "ok    Redis Cluster (JOINCHAT_REDIS_URL)");
+    let down = "redis+cluster://127.0.0.1:1,127.0.0.1:2";
+    let (code, report) = doctor(&settings, &[("JOINCHAT_REDIS_URL", down)]).await;
+    assert_eq!(code, 1, "{report}");
+    let line = line_of(&report, "FAIL  Redis Cluster (JOINCHAT_REDIS_URL)");
+    assert!(
+        line.contains("redis+cluster://"),
+        "the fix names the form: {line}"
+    );
     cloud.stop().await;
 }
 

@@ -433,6 +433,11 @@ async fn a_duplicate_activity_is_answered_once_with_redis() {
 }
 
 #[tokio::test]
+async fn a_duplicate_activity_is_answered_once_with_a_redis_cluster() {
+    a_duplicate_activity_is_answered_once(StoreKind::Cluster).await;
+}
+
+#[tokio::test]
 async fn a_rejected_request_writes_nothing_to_redis() {
     let app = spawn_app(StoreKind::Redis).await;
     let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
@@ -483,7 +488,7 @@ async fn emulator_tokens_are_refused_unless_allowed() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    for store in [StoreKind::Memory, StoreKind::Redis] {
+    for store in crate::helpers::EVERY_STORE {
         let app = spawn_app(store).await;
         let health = app.get("/healthz").await;
         assert_eq!(health.status().as_u16(), 200);

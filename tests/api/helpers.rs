@@ -15,16 +15,25 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     Memory,
+    /// One Redis server (`JOINCHAT_TEST_REDIS_URL`, default 127.0.0.1:6379).
     Redis,
+    /// A Redis Cluster (`JOINCHAT_TEST_REDIS_CLUSTER_URL`, which `scripts/test`
+    /// sets after starting one; `scripts/redis-cluster start` does it by hand).
+    Cluster,
 }
+
+/// Every store: the tests that must hold on each loop over these.
+pub const EVERY_STORE: [StoreKind; 3] = [StoreKind::Memory, StoreKind::Redis, StoreKind::Cluster];
 
 impl StoreKind {
     /// The store a test gets: as asked, except that `JOINCHAT_TEST_STORE=redis`
-    /// runs the tests that ask for the in-process store on Redis too, so
-    /// that CI runs every test on both stores.
+    /// (or `cluster`) runs the tests that ask for the in-process store on
+    /// Redis (or the cluster) too, so that CI runs every test on both stores.
+    /// A test that asks for Redis or the cluster gets what it asked for.
     pub fn effective(self) -> StoreKind {
-        match std::env::var("JOINCHAT_TEST_STORE").as_deref() {
-            Ok("redis") => StoreKind::Redis,
+        match (self, std::env::var("JOINCHAT_TEST_STORE").as_deref()) {
+            (StoreKind::Memory, Ok("redis")) => StoreKind::Redis,
+            (StoreKind::Memory, Ok("cluster")) => StoreKind::Cluster,
             _ => self,
         }
     }
@@ -35,6 +44,8 @@ pub struct TestApp {
     pub cloud: Cloud,
     pub http: reqwest::Client,
     pub state: Arc<AppState>,
+    pub store: StoreKind,
+    /// The prefix this test's keys are configured with (Redis and Cluster).
     pub redis_prefix: Option<String>,
     /// `GET /_sandbox/world`, read once at start.
     pub world: Value,
@@ -60,81 +71,56 @@ pub fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// Watches every command Redis receives for keys under `prefix` (MONITOR),
-/// until `stop` is called; returns the commands seen.
-pub struct RedisWatch {
-    seen: Arc<std::sync::Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-    prefix: String,
-}
-
-impl RedisWatch {
-    pub async fn start(prefix: &str) -> RedisWatch {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let url = url::Url::parse(&redis_url()).unwrap();
-        let address = format!(
-            "{}:{}",
-            url.host_str().unwrap_or("127.0.0.1"),
-            url.port().unwrap_or(6379)
-        );
-        let mut stream = tokio::net::TcpStream::connect(address)
-            .await
-            .expect("Redis answers");
-        stream.write_all(b"MONITOR\r\n").await.unwrap();
-        let mut lines = BufReader::new(stream).lines();
-        let first = lines.next_line().await.unwrap().unwrap_or_default();
-        assert!(first.starts_with("+OK"), "MONITOR refused: {first}");
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let needle = format!("\"{prefix}");
-        let task = tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains(&needle) {
-                    sink.lock().unwrap().push(line);
-                }
-            }
-        });
-        RedisWatch {
-            seen,
-            task,
-            prefix: prefix.to_owned(),
-        }
-    }
-
-    /// Stops watching once every command sent so far was reported: MONITOR
-    /// reports in execution order, so a marker command sent now arrives last.
-    pub async fn stop(self) -> Vec<String> {
-        let marker = format!("{}watch-end:{}", self.prefix, uuid::Uuid::new_v4());
-        let client = redis::Client::open(redis_url()).unwrap();
-        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-        let _: bool = redis::cmd("EXISTS")
-            .arg(&marker)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        let arrived = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            while !self
-                .seen
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|line| line.contains(&marker))
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        self.task.abort();
-        assert!(arrived.is_ok(), "MONITOR never reported the end marker");
-        let seen = self.seen.lock().unwrap().clone();
-        seen.into_iter()
-            .filter(|line| !line.contains(&marker))
-            .collect()
-    }
-}
+pub use crate::redis_watch::RedisWatch;
 
 pub fn redis_url() -> String {
     std::env::var("JOINCHAT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The test cluster's URL (`redis+cluster://host:port,…`). Never skipped:
+/// without a cluster the cluster tests fail, saying how to get one.
+pub fn cluster_url() -> String {
+    match std::env::var("JOINCHAT_TEST_REDIS_CLUSTER_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "JOINCHAT_TEST_REDIS_CLUSTER_URL is not set: run scripts/test, or \
+             `eval \"$(scripts/redis-cluster start)\"` first"
+        ),
+    }
+}
+
+/// The cluster's nodes as `host:port`, from [`cluster_url`].
+pub fn cluster_nodes() -> Vec<String> {
+    let url = cluster_url();
+    let (_, hosts) = url.split_once("://").expect("a cluster URL");
+    let hosts = hosts.rsplit_once('@').map_or(hosts, |(_, hosts)| hosts);
+    hosts
+        .trim_end_matches('/')
+        .split(',')
+        .map(|h| h.trim().to_owned())
+        .collect()
+}
+
+/// The store configuration of `kind` under `prefix`.
+pub fn store_config(kind: StoreKind, prefix: Option<String>) -> StoreConfig {
+    match (kind, prefix) {
+        (StoreKind::Memory, _) | (_, None) => StoreConfig::Memory,
+        (StoreKind::Redis, Some(prefix)) => StoreConfig::Redis {
+            url: Secret::new(redis_url()),
+            prefix,
+        },
+        (StoreKind::Cluster, Some(prefix)) => StoreConfig::parse(Some(cluster_url()), Some(prefix))
+            .expect("JOINCHAT_TEST_REDIS_CLUSTER_URL is a valid cluster URL"),
+    }
+}
+
+/// The prefix the keys of a store under `prefix` really carry (in a
+/// cluster, the hash tag the bot makes of it).
+pub fn key_prefix(kind: StoreKind, prefix: &str) -> String {
+    match kind {
+        StoreKind::Cluster => joinchat::store::keys::cluster_prefix(prefix).unwrap(),
+        _ => prefix.to_owned(),
+    }
 }
 
 /// A fresh cloud (demo world) and bot.
@@ -165,8 +151,9 @@ pub async fn spawn_app_with(
 pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
     init_test_logging();
     let redis_prefix =
-        (store.effective() == StoreKind::Redis).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
-    let mut config = test_config(&cloud, redis_prefix.clone());
+        (store.effective() != StoreKind::Memory).then(|| format!("test:{}:", uuid::Uuid::new_v4()));
+    let store = store.effective();
+    let mut config = test_config(&cloud, store, redis_prefix.clone());
     tweak(&mut config);
     let app = App::build(config).await.expect("the bot starts");
     let bot_url = format!("http://{}", app.local_addr());
@@ -189,22 +176,22 @@ pub async fn spawn_bot(cloud: Cloud, store: StoreKind, tweak: impl FnOnce(&mut C
         cloud,
         http,
         state,
+        store,
         redis_prefix,
         handle,
     }
 }
 
-/// A second bot on the same cloud and the same Redis keys as `first`: two
-/// replicas of one deployment.
+/// A second bot on the same cloud and the same Redis keys (one server or a
+/// cluster) as `first`: two replicas of one deployment.
 pub async fn spawn_replica(first: &TestApp) -> TestApp {
     let prefix = first.redis_prefix.clone().expect("replicas share Redis");
-    spawn_bot(first.cloud.clone(), StoreKind::Redis, |config| {
-        config.store = StoreConfig::Redis {
-            url: Secret::new(redis_url()),
-            prefix,
-        };
+    let mut replica = spawn_bot(first.cloud.clone(), first.store, |config| {
+        config.store = store_config(first.store, Some(prefix.clone()));
     })
-    .await
+    .await;
+    replica.redis_prefix = Some(prefix);
+    replica
 }
 
 /// A bot whose Redis is unreachable (a closed port).
@@ -218,7 +205,7 @@ pub async fn spawn_app_with_redis_down() -> TestApp {
     .await
 }
 
-pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
+pub fn test_config(cloud: &Cloud, store: StoreKind, redis_prefix: Option<String>) -> Config {
     let urls = cloud.urls();
     Config {
         listen: local(),
@@ -230,13 +217,7 @@ pub fn test_config(cloud: &Cloud, redis_prefix: Option<String>) -> Config {
         login_url: urls.login.parse().unwrap(),
         graph_url: urls.graph.parse().unwrap(),
         dataverse_url: urls.dataverse.parse().unwrap(),
-        store: match redis_prefix {
-            Some(prefix) => StoreConfig::Redis {
-                url: Secret::new(redis_url()),
-                prefix,
-            },
-            None => StoreConfig::Memory,
-        },
+        store: store_config(store, redis_prefix),
         allow_emulator: false,
         admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),

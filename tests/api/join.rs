@@ -113,6 +113,11 @@ async fn a_writer_joins_with_the_entire_history_with_redis() {
 }
 
 #[tokio::test]
+async fn a_writer_joins_with_the_entire_history_with_a_redis_cluster() {
+    a_writer_joins_with_the_entire_history(StoreKind::Cluster).await;
+}
+
+#[tokio::test]
 async fn a_reader_sees_the_chat_locked_as_read_only() {
     let app = spawn_app(StoreKind::Memory).await;
     let card = the_card(&app, "jo", EXPANSION).await;

@@ -5,10 +5,12 @@ mod admin;
 mod card_schema;
 mod cards;
 mod cli;
+mod cluster;
 mod doctor;
 mod front_door;
 mod group_chat;
 mod join;
+mod keys;
 mod permissions_agree;
 mod playground;
 mod playground_cli;
@@ -27,5 +29,7 @@ mod tidy;
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+mod redis_watch;
 #[allow(dead_code)]
 mod sandbox_helpers;

@@ -322,7 +322,7 @@ async fn the_playgrounds_default_people_are_strangers_to_the_bot() {
 #[tokio::test]
 async fn the_playground_mode_never_listens_beyond_loopback() {
     let app = spawn_app(StoreKind::Memory).await;
-    let mut config: Config = crate::helpers::test_config(&app.cloud, None);
+    let mut config: Config = crate::helpers::test_config(&app.cloud, StoreKind::Memory, None);
     config.playground = true;
     config.listen = "0.0.0.0:0".parse().unwrap();
     let refused = App::build(config).await.err().expect("refused");

@@ -18,14 +18,23 @@ async fn join_data_for(app: &TestApp, user: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_warm_card_refresh_costs_one_redis_round_trip_and_nothing_else() {
-    let app = spawn_app(StoreKind::Redis).await;
+    a_warm_card_refresh_costs_one_round_trip(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn a_warm_card_refresh_on_a_redis_cluster_is_one_mget_on_one_node() {
+    a_warm_card_refresh_costs_one_round_trip(StoreKind::Cluster).await;
+}
+
+async fn a_warm_card_refresh_costs_one_round_trip(store: StoreKind) {
+    let app = spawn_app(store).await;
     app.say("alex", EXPANSION).await;
     let data = json!({"entity": "lead", "record_id": "8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b"});
     let warm = app.invoke("alex", "refresh", &data).await;
     assert!(words(&warm["body"]["value"]).contains("Hover over to join this chat"));
 
     let calls_before = app.calls().await.len();
-    let watch = RedisWatch::start(app.redis_prefix.as_deref().unwrap()).await;
+    let watch = RedisWatch::of(&app).await;
     let answer = app.invoke("alex", "refresh", &data).await;
     let commands = watch.stop().await;
 
@@ -42,7 +51,16 @@ async fn a_warm_card_refresh_costs_one_redis_round_trip_and_nothing_else() {
 
 #[tokio::test]
 async fn a_refresh_in_a_group_chat_also_reads_the_roster_in_the_same_round_trip() {
-    let app = spawn_app(StoreKind::Redis).await;
+    a_group_chat_refresh_reads_the_roster_in_the_same_round_trip(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn a_group_chat_refresh_on_a_redis_cluster_reads_the_roster_in_the_same_mget() {
+    a_group_chat_refresh_reads_the_roster_in_the_same_round_trip(StoreKind::Cluster).await;
+}
+
+async fn a_group_chat_refresh_reads_the_roster_in_the_same_round_trip(store: StoreKind) {
+    let app = spawn_app(store).await;
     let shown = app
         .say_in("sam", DEAL_ROOM, "chats for lead Contoso Coffee expansion")
         .await;
@@ -58,10 +76,11 @@ async fn a_refresh_in_a_group_chat_also_reads_the_roster_in_the_same_round_trip(
     let refresh = json!({"verb": "refresh", "data": data, "chat": DEAL_ROOM});
     // Jo's first refresh fills her access rights; the second is warm.
     app.control_post("users/jo/invoke", refresh.clone()).await;
-    let watch = RedisWatch::start(app.redis_prefix.as_deref().unwrap()).await;
+    let watch = RedisWatch::of(&app).await;
     let answer = app.control_post("users/jo/invoke", refresh).await;
     let commands = watch.stop().await;
     assert_eq!(commands.len(), 1, "{commands:#?}");
+    assert!(commands[0].contains("\"MGET\""), "{commands:?}");
     assert_eq!(
         answer["body"]["value"]["refresh"]["userIds"]
             .as_array()
@@ -116,7 +135,16 @@ async fn the_same_join_delivered_twice_adds_once() {
 
 #[tokio::test]
 async fn two_replicas_sharing_redis_add_once_whatever_reaches_them() {
-    let first = spawn_app(StoreKind::Redis).await;
+    two_replicas_add_once_whatever_reaches_them(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn two_replicas_sharing_a_redis_cluster_add_once_whatever_reaches_them() {
+    two_replicas_add_once_whatever_reaches_them(StoreKind::Cluster).await;
+}
+
+async fn two_replicas_add_once_whatever_reaches_them(store: StoreKind) {
+    let first = spawn_app(store).await;
     let second = crate::helpers::spawn_replica(&first).await;
     let data = join_data_for(&first, "alex").await;
 
@@ -195,13 +223,18 @@ async fn a_memoised_refresh_follows_the_facts_it_was_drawn_from() {
 
 #[tokio::test]
 async fn one_person_cannot_flood_dataverse_with_commands() {
-    let app = spawn_app_with(
-        joinchat_sandbox::World::demo(),
-        StoreKind::Redis,
-        |config| {
-            config.tunables.actions_per_minute = 3;
-        },
-    )
+    one_person_cannot_flood_dataverse(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn one_person_cannot_flood_dataverse_through_a_redis_cluster() {
+    one_person_cannot_flood_dataverse(StoreKind::Cluster).await;
+}
+
+async fn one_person_cannot_flood_dataverse(store: StoreKind) {
+    let app = spawn_app_with(joinchat_sandbox::World::demo(), store, |config| {
+        config.tunables.actions_per_minute = 3;
+    })
     .await;
     for _ in 0..3 {
         let answer = app.say("alex", EXPANSION).await;

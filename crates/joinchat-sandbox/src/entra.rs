@@ -49,6 +49,9 @@ struct ChannelKeys {
 }
 
 struct ChannelKey {
+    /// The `kid` it is published under: its key pair's own, until a test
+    /// re-publishes other material under it.
+    kid: String,
     key: Arc<KeyPair>,
     endorsements: Vec<String>,
     published: bool,
@@ -64,6 +67,7 @@ impl ChannelIssuer {
         let key = keys::pooled(CHANNEL_KEY);
         let current = key.kid.clone();
         let entries = vec![ChannelKey {
+            kid: current.clone(),
             key,
             endorsements: vec!["msteams".to_owned(), "emulator".to_owned()],
             published: true,
@@ -123,6 +127,7 @@ impl ChannelIssuer {
         keys.next_pool_index += 1;
         let kid = key.kid.clone();
         keys.entries.push(ChannelKey {
+            kid: kid.clone(),
             key,
             endorsements: endorsements.iter().map(|e| (*e).to_owned()).collect(),
             published,
@@ -131,9 +136,33 @@ impl ChannelIssuer {
     }
 
     pub fn publish(&self, kid: &str) {
+        self.change(kid, |entry| entry.published = true);
+    }
+
+    /// Re-publishes `kid` with new key material (a fresh key pair) and signs
+    /// with it from now on: tokens signed under `kid` before no longer verify.
+    pub fn republish_with_new_material(&self, kid: &str) {
+        let fresh = {
+            let mut keys = self.lock();
+            let index = keys.next_pool_index;
+            keys.next_pool_index += 1;
+            index
+        };
+        let key = keys::pooled(fresh);
+        self.change(kid, move |entry| entry.key = key);
+    }
+
+    /// Re-publishes `kid` with these endorsements.
+    pub fn set_endorsements(&self, kid: &str, endorsements: &[&str]) {
+        let endorsements: Vec<String> = endorsements.iter().map(|e| (*e).to_owned()).collect();
+        self.change(kid, move |entry| entry.endorsements = endorsements);
+    }
+
+    fn change(&self, kid: &str, change: impl FnOnce(&mut ChannelKey)) {
         let mut keys = self.lock();
-        if let Some(entry) = keys.entries.iter_mut().find(|entry| entry.key.kid == kid) {
-            entry.published = true;
+        match keys.entries.iter_mut().find(|entry| entry.kid == kid) {
+            Some(entry) => change(entry),
+            None => panic!("the channel issuer has no key {kid:?}; use add_key first"),
         }
     }
 
@@ -147,7 +176,7 @@ impl ChannelIssuer {
 
     fn key(&self, kid: &str) -> Arc<KeyPair> {
         let keys = self.lock();
-        match keys.entries.iter().find(|entry| entry.key.kid == kid) {
+        match keys.entries.iter().find(|entry| entry.kid == kid) {
             Some(entry) => Arc::clone(&entry.key),
             None => panic!("the channel issuer has no key {kid:?}; use add_key first"),
         }
@@ -160,7 +189,7 @@ impl ChannelIssuer {
             .entries
             .iter()
             .filter(|entry| entry.published)
-            .map(|entry| entry.key.jwk(Some(&entry.endorsements)))
+            .map(|entry| entry.key.jwk_as(&entry.kid, Some(&entry.endorsements)))
             .collect();
         json!({ "keys": published })
     }

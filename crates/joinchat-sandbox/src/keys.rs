@@ -74,10 +74,15 @@ impl KeyPair {
 
     /// The public key as a JWK; `endorsements` only for Bot Framework keys.
     pub fn jwk(&self, endorsements: Option<&[String]>) -> Value {
+        self.jwk_as(&self.kid, endorsements)
+    }
+
+    /// The public key as a JWK published under another `kid`.
+    pub fn jwk_as(&self, kid: &str, endorsements: Option<&[String]>) -> Value {
         let mut jwk = json!({
             "kty": "RSA",
             "use": "sig",
-            "kid": self.kid,
+            "kid": kid,
             "n": self.modulus,
             "e": self.exponent,
         });

@@ -58,6 +58,9 @@ pub enum StoreConfig {
     Memory,
     /// Shared by every replica. The URL may hold a password, hence `Secret`.
     Redis { url: Secret, prefix: String },
+    /// A Redis Cluster, reached through any of its seed nodes (one
+    /// `redis://` or `rediss://` URL each, credentials included).
+    RedisCluster { nodes: Vec<Secret>, prefix: String },
 }
 
 /// Everything `App::build` needs.
@@ -152,7 +155,8 @@ pub struct ServeArgs {
     /// The Dataverse organisation URL, e.g. https://contoso.crm.dynamics.com
     #[arg(long, env = "JOINCHAT_DATAVERSE_URL")]
     pub dataverse_url: Option<String>,
-    /// redis:// or rediss:// URL; absent means the in-process store.
+    /// redis:// or rediss:// URL, or redis+cluster://host:port,host:port (or
+    /// rediss+cluster://) for a Redis Cluster; absent means the in-process store.
     #[arg(long, env = "JOINCHAT_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key (default `jc:`).
@@ -190,26 +194,7 @@ impl Config {
                 problem: "expected a tenant id (GUID) or domain".into(),
             });
         }
-        let store = match non_empty(args.redis_url) {
-            None => StoreConfig::Memory,
-            Some(raw) => {
-                let parsed = Url::parse(&raw).map_err(|_| ConfigError::Invalid {
-                    var: "JOINCHAT_REDIS_URL",
-                    problem: "not a URL (expected redis://host:port/db or rediss://…)".into(),
-                })?;
-                if !matches!(parsed.scheme(), "redis" | "rediss") {
-                    return Err(ConfigError::Invalid {
-                        var: "JOINCHAT_REDIS_URL",
-                        problem: format!("scheme {:?} is not redis or rediss", parsed.scheme()),
-                    });
-                }
-                StoreConfig::Redis {
-                    url: Secret::new(raw),
-                    prefix: non_empty(args.redis_prefix)
-                        .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into()),
-                }
-            }
-        };
+        let store = StoreConfig::parse(args.redis_url, args.redis_prefix)?;
         let allow_emulator = match non_empty(args.allow_emulator).as_deref() {
             None => false,
             Some("1" | "true" | "on" | "yes") => true,
@@ -265,6 +250,84 @@ impl Config {
             tunables: Tunables::default(),
         })
     }
+}
+
+const REDIS_URL_FORMS: &str =
+    "expected redis://host:port/db, rediss://…, or redis+cluster://host:port,host:port (rediss+cluster:// with TLS) for a Redis Cluster";
+
+impl StoreConfig {
+    /// From `JOINCHAT_REDIS_URL` and `JOINCHAT_REDIS_PREFIX`.
+    pub fn parse(url: Option<String>, prefix: Option<String>) -> Result<StoreConfig, ConfigError> {
+        store_config(url, prefix)
+    }
+}
+
+fn store_config(url: Option<String>, prefix: Option<String>) -> Result<StoreConfig, ConfigError> {
+    let Some(raw) = non_empty(url) else {
+        return Ok(StoreConfig::Memory);
+    };
+    let invalid = |problem: String| ConfigError::Invalid {
+        var: "JOINCHAT_REDIS_URL",
+        problem,
+    };
+    let prefix = non_empty(prefix).unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
+    let scheme = raw.split_once("://").map(|(scheme, _)| scheme);
+    if let Some(scheme @ ("redis+cluster" | "rediss+cluster")) = scheme {
+        let nodes = cluster_nodes(&raw)
+            .map_err(|problem| invalid(format!("{problem} ({REDIS_URL_FORMS})")))?;
+        if crate::store::keys::cluster_prefix(&prefix).is_none() {
+            return Err(ConfigError::Invalid {
+                var: "JOINCHAT_REDIS_PREFIX",
+                problem: format!(
+                    "with {scheme}:// the prefix becomes a hash tag: it needs a name and no braces, like jc:"
+                ),
+            });
+        }
+        return Ok(StoreConfig::RedisCluster { nodes, prefix });
+    }
+    let parsed = Url::parse(&raw).map_err(|_| invalid(format!("not a URL ({REDIS_URL_FORMS})")))?;
+    if !matches!(parsed.scheme(), "redis" | "rediss") {
+        return Err(invalid(format!(
+            "scheme {:?} is not redis, rediss, redis+cluster or rediss+cluster",
+            parsed.scheme()
+        )));
+    }
+    Ok(StoreConfig::Redis {
+        url: Secret::new(raw),
+        prefix,
+    })
+}
+
+/// `redis+cluster://[user[:password]@]host[:port][,host[:port]…][/]` → one
+/// seed URL per node, `redis://` (or `rediss://` from `rediss+cluster://`),
+/// each with the credentials. A cluster has no database number.
+fn cluster_nodes(raw: &str) -> Result<Vec<Secret>, String> {
+    let (scheme, rest) = raw.split_once("://").ok_or("not a URL")?;
+    let scheme = scheme.strip_suffix("+cluster").ok_or("not a cluster URL")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#']) {
+        return Err("a cluster URL names nodes only: no database, path or options".into());
+    }
+    let (credentials, hosts) = match rest.rsplit_once('@') {
+        Some((credentials, hosts)) => (Some(credentials), hosts),
+        None => (None, rest),
+    };
+    let mut nodes = Vec::new();
+    for host in hosts.split(',').map(str::trim) {
+        if host.is_empty() {
+            return Err("an empty node in the list".into());
+        }
+        let node = match credentials {
+            Some(credentials) => format!("{scheme}://{credentials}@{host}"),
+            None => format!("{scheme}://{host}"),
+        };
+        let url = Url::parse(&node).map_err(|_| "a node is not host:port".to_owned())?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("a node is not host:port".into());
+        }
+        nodes.push(Secret::new(node));
+    }
+    Ok(nodes)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -328,7 +391,16 @@ mod tests {
     #[rustfmt::skip]
     fn every_bad_value_names_its_variable() {
         type Breakage = fn(&mut ServeArgs);
-        let cases: [(Breakage, &str); 8] = [
+        let cases: [(Breakage, &str); 14] = [
+            (|a| a.redis_url = Some("redis+cluster://".into()), "JOINCHAT_REDIS_URL"),
+            (|a| a.redis_url = Some("redis+cluster://a:1,,b:2".into()), "JOINCHAT_REDIS_URL"),
+            (|a| a.redis_url = Some("redis+cluster://a:1/0".into()), "JOINCHAT_REDIS_URL"),
+            (|a| a.redis_url = Some("redis+cluster://a:port".into()), "JOINCHAT_REDIS_URL"),
+            (|a| a.redis_url = Some("memcached://a:1".into()), "JOINCHAT_REDIS_URL"),
+            (|a| {
+                a.redis_url = Some("redis+cluster://a:1".into());
+                a.redis_prefix = Some("{jc}:".into());
+            }, "JOINCHAT_REDIS_PREFIX"),
             (|a| a.app_id = None, "JOINCHAT_APP_ID"),
             (|a| a.app_password = Some("  ".into()), "JOINCHAT_APP_PASSWORD"),
             (|a| a.tenant_id = None, "JOINCHAT_TENANT_ID"),
@@ -345,6 +417,36 @@ mod tests {
             assert!(message.contains(var), "{message}");
             assert!(!message.contains('\n'), "one line: {message}");
         }
+    }
+
+    #[test]
+    fn a_cluster_url_names_its_seed_nodes_each_with_the_credentials() {
+        let mut args = complete();
+        args.redis_url =
+            Some("rediss+cluster://:s3cret@10.0.0.1:7000, [::1]:7001,redis.local".into());
+        let config = Config::from_args(args).unwrap();
+        let StoreConfig::RedisCluster { nodes, prefix } = config.store else {
+            panic!("not a cluster: {:?}", config.store);
+        };
+        let nodes: Vec<&str> = nodes.iter().map(Secret::expose).collect();
+        assert_eq!(
+            nodes,
+            [
+                "rediss://:s3cret@10.0.0.1:7000",
+                "rediss://:s3cret@[::1]:7001",
+                "rediss://:s3cret@redis.local"
+            ]
+        );
+        assert_eq!(prefix, DEFAULT_REDIS_PREFIX);
+        let shown = format!(
+            "{:?}",
+            Config::from_args(ServeArgs {
+                redis_url: Some("redis+cluster://:s3cret@h:1".into()),
+                ..complete()
+            })
+            .unwrap()
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

@@ -340,12 +340,19 @@ fn dataverse_fix(error: &DataverseError, table: &str) -> String {
 }
 
 async fn redis(config: &Config) -> Option<Check> {
-    let StoreConfig::Redis { .. } = &config.store else {
-        return None;
-    };
     // The URL may hold a password: it is never shown.
-    let name = "Redis (JOINCHAT_REDIS_URL)";
-    let fix = "check JOINCHAT_REDIS_URL (redis:// or rediss://, with the password if one is set) and that this host reaches it";
+    let (name, fix) = match &config.store {
+        StoreConfig::Memory => return None,
+        StoreConfig::Redis { .. } => (
+            "Redis (JOINCHAT_REDIS_URL)",
+            "check JOINCHAT_REDIS_URL (redis:// or rediss://, with the password if one is set) and that this host reaches it",
+        ),
+        // PING goes to every primary: the check passes when all of them answer.
+        StoreConfig::RedisCluster { .. } => (
+            "Redis Cluster (JOINCHAT_REDIS_URL)",
+            "check JOINCHAT_REDIS_URL (redis+cluster://host:port,host:port, with the password if one is set) and that this host reaches every node",
+        ),
+    };
     let store = match Store::connect(&config.store).await {
         Ok(store) => store,
         Err(error) => return Some(Check::fail(name, error.to_string(), fix)),

@@ -16,7 +16,11 @@ pub(super) fn parse(text: &str, file_name: &str) -> Result<World, WorldError> {
     let file: WorldFile = toml::from_str(text).map_err(|error| WorldError {
         file: file_name.to_owned(),
         line: error.span().map(|span| line_of(text, span.start)),
-        message: error.message().trim().to_owned(),
+        // Some syntax errors (an unclosed string at the end) come without one.
+        message: Some(error.message().trim())
+            .filter(|message| !message.is_empty())
+            .unwrap_or("not valid TOML")
+            .to_owned(),
     })?;
     Checker { text, file_name }.check(file)
 }

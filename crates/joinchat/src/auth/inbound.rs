@@ -7,8 +7,10 @@
 //! the activity's `channelId`, and the `serviceurl` claim must equal its
 //! `serviceUrl`. `jku`, `x5u` and `x5c` headers are never followed.
 //!
-//! Verified tokens are cached by SHA-256 of the whole token until they expire;
-//! the cache is emptied whenever the key set changes.
+//! Verified tokens are cached by SHA-256 of the whole token until they expire.
+//! Each entry remembers the key sets' generation it was verified under and is
+//! used only while that generation holds: a key added, withdrawn or
+//! re-published under the same `kid` with new content empties the cache.
 
 use std::{
     sync::{
@@ -124,6 +126,12 @@ struct Claims {
     #[serde(default)]
     serviceurl: Option<String>,
     exp: u64,
+    /// Checked by `jsonwebtoken` when it is a number; read here as well so
+    /// that one of another type is refused (as a malformed token) rather
+    /// than skipped.
+    #[serde(default)]
+    #[allow(dead_code)]
+    nbf: Option<f64>,
     #[serde(default)]
     ver: Option<String>,
     #[serde(default)]
@@ -142,7 +150,8 @@ pub struct ChannelAuth {
     app_id: String,
     channel_keys: KeySource,
     emulator: Option<(KeySource, Vec<String>)>,
-    verified: moka::sync::Cache<[u8; 32], VerifiedCaller>,
+    /// Verified tokens with the key generation they were verified under.
+    verified: moka::sync::Cache<[u8; 32], (u64, VerifiedCaller)>,
     cached_generation: AtomicU64,
 }
 
@@ -180,21 +189,27 @@ impl ChannelAuth {
             _ => return Err(AuthFailure::MalformedHeader),
         };
         let digest = token_digest(token);
-        self.forget_if_keys_changed();
-        if let Some(hit) = self.verified.get(&digest) {
-            if now() <= hit.expires_at + CLOCK_SKEW_SECS {
-                return Ok(hit);
+        let generation = self.forget_if_keys_changed();
+        if let Some((verified_under, hit)) = self.verified.get(&digest) {
+            if verified_under == generation {
+                if now() <= hit.expires_at + CLOCK_SKEW_SECS {
+                    return Ok(hit);
+                }
+                self.verified.invalidate(&digest);
+                return Err(AuthFailure::Expired);
             }
-            self.verified.invalidate(&digest);
-            return Err(AuthFailure::Expired);
         }
         let caller = self.verify(token).await?;
-        self.forget_if_keys_changed();
-        self.verified.insert(digest, caller.clone());
+        // Verified with the keys of `generation` (or newer): an entry is only
+        // ever used under the generation it names, so a change of keys while
+        // this token was being verified cannot leave it behind.
+        self.verified.insert(digest, (generation, caller.clone()));
         Ok(caller)
     }
 
-    fn forget_if_keys_changed(&self) {
+    /// The key sets' current generation; the cache is emptied (to free it;
+    /// entries of older generations are never used anyway) when it moved.
+    fn forget_if_keys_changed(&self) -> u64 {
         let mut generation = self.channel_keys.generation();
         if let Some((keys, _)) = &self.emulator {
             generation = generation
@@ -204,6 +219,7 @@ impl ChannelAuth {
         if self.cached_generation.swap(generation, Ordering::AcqRel) != generation {
             self.verified.invalidate_all();
         }
+        generation
     }
 
     async fn verify(&self, token: &str) -> Result<VerifiedCaller, AuthFailure> {

@@ -1,23 +1,39 @@
 //! Signing keys from an OpenID metadata document: metadata → `jwks_uri` →
 //! JWKS, cached in memory.
 //!
-//! Refreshed fully every `refresh_interval` (in the background, the old keys
-//! keep serving), and on an unknown `kid` at most once per `cooldown`. Both
-//! refreshes are single-flight: concurrent callers wait for the one fetch in
-//! progress, so a flood of forged `kid`s costs the metadata host one request
-//! pair per cooldown, not one per token.
+//! Three things make the keys be fetched, and all three share one flight and
+//! one back-off:
+//! - **none yet**: a request waits (at most [`FIRST_KEYS_PATIENCE`]) for the
+//!   first fetch;
+//! - **age**: the background refresher fetches every `refresh_interval` (the
+//!   old keys keep serving meanwhile; requests never start a refresh because
+//!   the keys are old, however old they are);
+//! - **an unknown `kid`**: at most one fetch per `cooldown`, so a newly
+//!   published key is found by the first token signed with it, and a flood of
+//!   forged `kid`s costs the metadata host one request pair per cooldown.
+//!
+//! Single flight: one fetch at a time; whoever waited for it re-checks before
+//! fetching again. Back-off: after a failed fetch nothing fetches again before
+//! [`FAILURE_BACKOFF_MIN`], doubling per consecutive failure up to
+//! [`FAILURE_BACKOFF_MAX`].
+//!
+//! The key set's *generation* changes whenever its content does (a key added,
+//! withdrawn, or re-published under the same `kid` with other material or
+//! other endorsements); the verified-token cache is only valid for one
+//! generation.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, RwLock,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
+use tokio::time::Instant;
 use url::Url;
 
 /// One verification key and the channels it may sign for.
@@ -26,20 +42,45 @@ pub struct SigningKey {
     pub endorsements: Vec<String>,
 }
 
-#[derive(Default)]
-struct KeySet {
-    keys: HashMap<String, Arc<SigningKey>>,
-    fetched_at: Option<Instant>,
-    last_unknown_kid_refresh: Option<Instant>,
-    last_failure: Option<Instant>,
-}
-
-const FAILURE_BACKOFF: Duration = Duration::from_millis(250);
+/// First pause after a failed fetch.
+pub const FAILURE_BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// Longest pause between two fetches while the metadata host keeps failing.
+pub const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a request with no keys at all waits for them.
+pub const FIRST_KEYS_PATIENCE: Duration = Duration::from_secs(1);
+/// The background refresher never loops faster than this, whatever the tunable.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("signing keys unavailable: {0}")]
     Unavailable(String),
+    #[error("signing keys unavailable: the last fetch failed; not retried yet")]
+    BackingOff(Instant),
+}
+
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, Arc<SigningKey>>,
+    /// SHA-256 over the published content (kid, n, e, endorsements).
+    digest: Option<[u8; 32]>,
+    /// The last successful fetch.
+    fetched_at: Option<Instant>,
+    /// Fetches attempted so far (successful or not).
+    attempts: u64,
+    /// Consecutive failed fetches.
+    failures: u32,
+    /// No fetch before this instant (back-off after a failure).
+    retry_at: Option<Instant>,
+    last_unknown_kid_refresh: Option<Instant>,
+}
+
+/// Why a refresh is wanted; each says when it is no longer needed.
+#[derive(Clone, Copy)]
+enum Cause<'a> {
+    Missing,
+    Periodic,
+    UnknownKid(&'a str),
 }
 
 #[derive(Clone)]
@@ -48,14 +89,23 @@ pub struct KeySource {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    metadata_url: Url,
+    origin: Origin,
     refresh_interval: Duration,
     cooldown: Duration,
     set: RwLock<KeySet>,
-    refreshing: tokio::sync::Mutex<()>,
-    /// Bumped on every change of the key set; verified-token caches key on it.
+    flight: tokio::sync::Mutex<()>,
+    /// Bumped on every change of the key set's content.
     generation: AtomicU64,
+}
+
+/// Where the keys come from: the network, or a test's script.
+enum Origin {
+    Http {
+        http: reqwest::Client,
+        metadata_url: Url,
+    },
+    #[cfg(test)]
+    Scripted(tests::Script),
 }
 
 #[derive(Deserialize)]
@@ -64,7 +114,7 @@ struct Metadata {
 }
 
 #[derive(Deserialize)]
-struct Jwks {
+pub(crate) struct Jwks {
     keys: Vec<Jwk>,
 }
 
@@ -89,51 +139,67 @@ impl KeySource {
         refresh_interval: Duration,
         cooldown: Duration,
     ) -> KeySource {
+        Self::with_origin(
+            Origin::Http { http, metadata_url },
+            refresh_interval,
+            cooldown,
+        )
+    }
+
+    fn with_origin(origin: Origin, refresh_interval: Duration, cooldown: Duration) -> KeySource {
         KeySource {
             inner: Arc::new(Inner {
-                http,
-                metadata_url,
-                refresh_interval,
+                origin,
+                refresh_interval: refresh_interval.max(MIN_REFRESH_INTERVAL),
                 cooldown,
                 set: RwLock::new(KeySet::default()),
-                refreshing: tokio::sync::Mutex::new(()),
+                flight: tokio::sync::Mutex::new(()),
                 generation: AtomicU64::new(0),
             }),
         }
     }
 
-    /// Refreshes the keys every `refresh_interval` in the background, for as
-    /// long as this key source is alive (the task holds only a weak reference).
-    /// The first fetch starts at once, so the first request finds the keys.
+    /// Fetches the keys now and then every `refresh_interval` (sooner after a
+    /// failure, as the back-off allows), for as long as this key source is
+    /// alive: the task holds only a weak reference between fetches.
     pub fn spawn_refresher(&self) {
         let weak = Arc::downgrade(&self.inner);
-        let interval = self.inner.refresh_interval;
-        let first = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = first.refresh_once(None).await {
-                tracing::warn!(%error, "signing keys not fetched at start; retrying on demand");
-            }
-            drop(first);
             loop {
-                tokio::time::sleep(interval).await;
+                let due = match weak.upgrade() {
+                    Some(inner) => KeySource { inner }.next_refresh(),
+                    None => return,
+                };
+                tokio::time::sleep_until(due).await;
                 let Some(inner) = weak.upgrade() else {
                     return;
                 };
                 let source = KeySource { inner };
-                let seen = source.read().fetched_at;
-                if seen.is_some_and(|at| at.elapsed() >= interval) {
-                    if let Err(error) = source.refresh_once(seen).await {
-                        tracing::warn!(%error, "periodic signing-key refresh failed; keeping the old keys");
-                    }
+                if let Err(KeyError::Unavailable(error)) = source.refresh(Cause::Periodic).await {
+                    tracing::warn!(%error, "signing-key refresh failed; keeping the keys in hand");
                 }
             }
         });
     }
 
-    /// Fetches the metadata and its keys now; how many usable keys it holds
-    /// and how many are endorsed for Teams (`msteams`). For `joinchat doctor`.
+    /// When the background refresher should look next.
+    fn next_refresh(&self) -> Instant {
+        let set = self.read();
+        let now = Instant::now();
+        match (set.retry_at, set.fetched_at) {
+            (Some(retry), _) if retry > now => retry,
+            (_, Some(at)) => (at + self.inner.refresh_interval).max(now),
+            (_, None) => now,
+        }
+    }
+
+    /// Fetches the metadata and its keys now (in the one flight, whatever the
+    /// back-off); how many usable keys it holds and how many are endorsed for
+    /// Teams (`msteams`). For `joinchat doctor`.
     pub async fn load(&self) -> Result<(usize, usize), KeyError> {
-        self.fetch_and_store().await?;
+        let _flight = self.inner.flight.lock().await;
+        self.write().attempts += 1;
+        self.fetch_and_record().await?;
         let set = self.read();
         let teams = set
             .keys
@@ -150,135 +216,138 @@ impl KeySource {
     /// The key with this `kid`, fetching keys when needed and allowed.
     /// `Ok(None)` means the key is unknown even after any allowed refresh.
     pub async fn find(&self, kid: &str) -> Result<Option<Arc<SigningKey>>, KeyError> {
-        let (found, fetched_at, last_unknown) = {
+        let (found, has_keys, may_refresh) = {
             let set = self.read();
             (
                 set.keys.get(kid).cloned(),
-                set.fetched_at,
-                set.last_unknown_kid_refresh,
+                set.fetched_at.is_some(),
+                self.unknown_kid_may_refresh(&set, Instant::now()),
             )
         };
-        let Some(fetched_at) = fetched_at else {
-            self.first_fetch().await?;
-            return Ok(self.read().keys.get(kid).cloned());
-        };
-        if fetched_at.elapsed() >= self.inner.refresh_interval {
-            let this = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = this.refresh_once(Some(fetched_at)).await {
-                    tracing::warn!(%error, "periodic signing-key refresh failed; keeping the old keys");
-                }
-            });
-        }
         if found.is_some() {
             return Ok(found);
         }
-        let may_refresh = last_unknown.is_none_or(|at| at.elapsed() >= self.inner.cooldown);
+        if !has_keys {
+            self.wait_for_first_keys().await?;
+            return Ok(self.lookup(kid));
+        }
         if !may_refresh {
-            return Ok(None);
+            // Within the cooldown no new fetch starts; one in flight (maybe
+            // started by a token signed with this very key) is waited for.
+            if self.inner.flight.try_lock().is_ok() {
+                return Ok(None);
+            }
+            drop(self.inner.flight.lock().await);
+            return Ok(self.lookup(kid));
         }
-        let _flight = self.inner.refreshing.lock().await;
-        // Someone may have refreshed while we waited for the flight.
-        let (found, last_unknown) = {
-            let set = self.read();
-            (set.keys.get(kid).cloned(), set.last_unknown_kid_refresh)
-        };
-        if found.is_some() || last_unknown.is_some_and(|at| at.elapsed() < self.inner.cooldown) {
-            return Ok(found);
+        match self.refresh(Cause::UnknownKid(kid)).await {
+            Ok(()) | Err(KeyError::BackingOff(_)) => Ok(self.lookup(kid)),
+            Err(error) => Err(error),
         }
-        self.write().last_unknown_kid_refresh = Some(Instant::now());
-        self.fetch_and_store().await?;
-        Ok(self.read().keys.get(kid).cloned())
     }
 
-    /// With no keys at all, a request waits for them a little: a metadata
+    fn lookup(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.read().keys.get(kid).cloned()
+    }
+
+    fn unknown_kid_may_refresh(&self, set: &KeySet, now: Instant) -> bool {
+        set.last_unknown_kid_refresh
+            .is_none_or(|at| now >= at + self.inner.cooldown)
+    }
+
+    /// With no keys at all, a request waits a little for them: a metadata
     /// host that hiccups once should not fail the request.
-    async fn first_fetch(&self) -> Result<(), KeyError> {
+    async fn wait_for_first_keys(&self) -> Result<(), KeyError> {
+        let deadline = Instant::now() + FIRST_KEYS_PATIENCE;
         let mut last_error = None;
-        for pause in [0, 300, 700] {
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-            match self.refresh_once(None).await {
-                Ok(()) => return Ok(()),
+        loop {
+            if self.read().fetched_at.is_some() {
+                return Ok(());
+            }
+            match self.refresh(Cause::Missing).await {
+                Ok(()) => {}
+                Err(KeyError::BackingOff(until)) if until <= deadline => {
+                    tokio::time::sleep_until(until).await;
+                }
+                Err(KeyError::BackingOff(until)) => {
+                    return Err(last_error.unwrap_or(KeyError::BackingOff(until)));
+                }
                 Err(error) => last_error = Some(error),
             }
         }
-        Err(last_error.unwrap_or_else(|| KeyError::Unavailable("no attempt made".into())))
     }
 
-    /// Fetches unless someone else fetched after `seen` while we waited.
-    async fn refresh_once(&self, seen: Option<Instant>) -> Result<(), KeyError> {
-        let _flight = self.inner.refreshing.lock().await;
-        let (fetched_at, last_failure) = {
-            let set = self.read();
-            (set.fetched_at, set.last_failure)
-        };
-        if fetched_at != seen {
-            return Ok(());
-        }
-        // With no keys at all, a failing metadata host is asked again at most
-        // four times a second, however many requests are waiting.
-        if seen.is_none() && last_failure.is_some_and(|at| at.elapsed() < FAILURE_BACKOFF) {
-            return Err(KeyError::Unavailable(
-                "recently failed; not retried yet".into(),
-            ));
-        }
-        self.fetch_and_store().await
-    }
-
-    async fn fetch_and_store(&self) -> Result<(), KeyError> {
-        let keys = match self.fetch().await {
-            Ok(keys) => keys,
-            Err(error) => {
-                self.write().last_failure = Some(Instant::now());
-                return Err(error);
+    /// The one way to fetch: single flight, and only while still needed and
+    /// outside the back-off once the flight is ours.
+    async fn refresh(&self, cause: Cause<'_>) -> Result<(), KeyError> {
+        let attempts_seen = self.read().attempts;
+        let _flight = self.inner.flight.lock().await;
+        {
+            let mut set = self.write();
+            let now = Instant::now();
+            let fetched_meanwhile = set.attempts != attempts_seen;
+            let needed = match cause {
+                Cause::Missing => set.fetched_at.is_none() && !fetched_meanwhile,
+                Cause::Periodic => set
+                    .fetched_at
+                    .is_none_or(|at| now >= at + self.inner.refresh_interval),
+                Cause::UnknownKid(kid) => {
+                    !set.keys.contains_key(kid)
+                        && !fetched_meanwhile
+                        && self.unknown_kid_may_refresh(&set, now)
+                }
+            };
+            if !needed {
+                return Ok(());
             }
-        };
+            if let Some(until) = set.retry_at.filter(|until| now < *until) {
+                return Err(KeyError::BackingOff(until));
+            }
+            if let Cause::UnknownKid(_) = cause {
+                set.last_unknown_kid_refresh = Some(now);
+            }
+            set.attempts += 1;
+        }
+        self.fetch_and_record().await
+    }
+
+    /// Fetches and records the outcome: the keys, or one more failure and
+    /// its back-off. The caller holds the flight.
+    async fn fetch_and_record(&self) -> Result<(), KeyError> {
+        let fetched = self.fetch().await;
         let mut set = self.write();
-        let changed =
-            set.keys.len() != keys.len() || keys.keys().any(|kid| !set.keys.contains_key(kid));
-        set.keys = keys;
-        set.fetched_at = Some(Instant::now());
-        if changed {
-            self.inner.generation.fetch_add(1, Ordering::AcqRel);
-        }
-        Ok(())
-    }
-
-    async fn fetch(&self) -> Result<HashMap<String, Arc<SigningKey>>, KeyError> {
-        let metadata: Metadata = self.get_json(self.inner.metadata_url.as_str()).await?;
-        let jwks: Jwks = self.get_json(&metadata.jwks_uri).await?;
-        let mut keys = HashMap::new();
-        for jwk in jwks.keys {
-            // Keys without a kid or RSA components can't verify anything we accept.
-            let (Some(kid), Some(n), Some(e)) = (jwk.kid, jwk.n, jwk.e) else {
-                continue;
-            };
-            if jwk.kty != "RSA" {
-                continue;
+        let now = Instant::now();
+        match fetched {
+            Ok(jwks) => {
+                let (keys, digest) = usable_keys(jwks);
+                tracing::info!(keys = keys.len(), "signing keys fetched");
+                if set.digest != Some(digest) {
+                    self.inner.generation.fetch_add(1, Ordering::AcqRel);
+                }
+                set.keys = keys;
+                set.digest = Some(digest);
+                set.fetched_at = Some(now);
+                set.failures = 0;
+                set.retry_at = None;
+                Ok(())
             }
-            let Ok(key) = DecodingKey::from_rsa_components(&n, &e) else {
-                continue;
-            };
-            let endorsements = jwk.endorsements;
-            keys.insert(kid, Arc::new(SigningKey { key, endorsements }));
+            Err(error) => {
+                set.failures = set.failures.saturating_add(1);
+                set.retry_at = Some(now + backoff(set.failures));
+                Err(error)
+            }
         }
-        tracing::info!(keys = keys.len(), "signing keys fetched");
-        Ok(keys)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, KeyError> {
-        let response =
-            self.inner.http.get(url).send().await.map_err(|e| {
-                KeyError::Unavailable(format!("request failed: {}", e.without_url()))
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(KeyError::Unavailable(format!("answered {status}")));
+    async fn fetch(&self) -> Result<Jwks, KeyError> {
+        match &self.inner.origin {
+            Origin::Http { http, metadata_url } => {
+                let metadata: Metadata = get_json(http, metadata_url.as_str()).await?;
+                get_json(http, &metadata.jwks_uri).await
+            }
+            #[cfg(test)]
+            Origin::Scripted(script) => script().await,
         }
-        response
-            .json()
-            .await
-            .map_err(|_| KeyError::Unavailable("answered a document that is not JSON".into()))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, KeySet> {
@@ -289,3 +358,74 @@ impl KeySource {
         self.inner.set.write().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The pause after `failures` consecutive failed fetches.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (FAILURE_BACKOFF_MIN * (1u32 << doublings)).min(FAILURE_BACKOFF_MAX)
+}
+
+/// The keys that can verify something we accept, and a digest of everything
+/// published that matters to a verification (so a key re-published under the
+/// same `kid` with new material or endorsements changes the digest).
+fn usable_keys(jwks: Jwks) -> (HashMap<String, Arc<SigningKey>>, [u8; 32]) {
+    let mut published = BTreeMap::new();
+    let mut keys = HashMap::new();
+    for jwk in jwks.keys {
+        // Keys without a kid or RSA components can't verify anything we accept.
+        let (Some(kid), Some(n), Some(e)) = (jwk.kid, jwk.n, jwk.e) else {
+            continue;
+        };
+        if jwk.kty != "RSA" {
+            continue;
+        }
+        let Ok(key) = DecodingKey::from_rsa_components(&n, &e) else {
+            continue;
+        };
+        published.insert(kid.clone(), (n, e, jwk.endorsements.clone()));
+        let endorsements = jwk.endorsements;
+        keys.insert(kid, Arc::new(SigningKey { key, endorsements }));
+    }
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    // Every string length-prefixed and the endorsements counted first, so no
+    // two different key sets feed the hash the same bytes.
+    let mut feed = |part: &str| {
+        context.update(&(part.len() as u64).to_be_bytes());
+        context.update(part.as_bytes());
+    };
+    for (kid, (n, e, endorsements)) in &published {
+        feed(kid);
+        feed(n);
+        feed(e);
+        feed(&endorsements.len().to_string());
+        endorsements
+            .iter()
+            .for_each(|endorsement| feed(endorsement));
+    }
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(context.finish().as_ref());
+    (keys, digest)
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, KeyError> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| KeyError::Unavailable(format!("request failed: {}", e.without_url())))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(KeyError::Unavailable(format!("answered {status}")));
+    }
+    response
+        .json()
+        .await
+        .map_err(|_| KeyError::Unavailable("answered a document that is not JSON".into()))
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

@@ -1,6 +1,6 @@
 //! The Dataverse Web API client (`{org}/api/data/v9.2/`), with an
 //! application token for `{org}/.default`. The only module that knows
-//! Dataverse's tables, entity sets and OData syntax.
+//! Dataverse's tables and entity sets; its OData syntax is in `odata`.
 //!
 //! Reads that must respect the seller's own record security (finding records
 //! by name) impersonate the seller with `CallerObjectId`; access rights come
@@ -13,7 +13,6 @@
 
 use std::time::Instant;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
@@ -23,6 +22,7 @@ mod app_user;
 mod odata;
 
 pub use app_user::{WhoAmI, TABLES_READ};
+use odata::encode;
 pub use odata::like_literal;
 
 use crate::{
@@ -92,9 +92,6 @@ pub struct DataverseClient {
 
 /// At most this many records come back from one name search.
 pub const SEARCH_PAGE: usize = 50;
-
-/// Characters escaped inside a path segment or query value.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 
 #[derive(Deserialize)]
 struct Collection<T> {
@@ -182,7 +179,7 @@ impl DataverseClient {
         deadline: Instant,
     ) -> DataverseResult<Vec<RecordRow>> {
         let table = Table::of(entity);
-        let filter = format!("contains({},'{}')", table.name, like_literal(text));
+        let filter = odata::contains(table.name, text);
         self.records_where(&table, &filter, as_user, deadline).await
     }
 
@@ -196,7 +193,7 @@ impl DataverseClient {
         deadline: Instant,
     ) -> DataverseResult<Vec<RecordRow>> {
         let table = Table::of(entity);
-        let filter = format!("{} eq '{}'", table.name, name.replace('\'', "''"));
+        let filter = odata::eq(table.name, name);
         self.records_where(&table, &filter, as_user, deadline).await
     }
 
@@ -265,11 +262,12 @@ impl DataverseClient {
             #[serde(default)]
             msdyn_teamschatid: Option<String>,
         }
-        let filter = format!(
-            "msdyn_regardingobjectid eq '{}' and msdyn_regardingobjectname eq '{}' and statecode eq 0 and msdyn_entityrecordstate eq 0",
-            record.id.as_str(),
-            record.entity.logical_name()
-        );
+        let filter = odata::all(&[
+            odata::eq("msdyn_regardingobjectid", record.id.as_str()),
+            odata::eq("msdyn_regardingobjectname", record.entity.logical_name()),
+            "statecode eq 0".to_owned(),
+            "msdyn_entityrecordstate eq 0".to_owned(),
+        ]);
         let path = format!(
             "msdyn_teamschatassociations?$select=msdyn_teamschatid,msdyn_regardingobjectid,msdyn_regardingobjectname&$filter={}",
             encode(&filter)
@@ -365,7 +363,7 @@ impl DataverseClient {
         let path = format!(
             "systemusers({})/systemuserroles_association?$select=name,roleid&$filter={}",
             encode(systemuser_id),
-            encode(&format!("name eq '{}'", role.replace('\'', "''")))
+            encode(&odata::eq("name", role))
         );
         let rows: Collection<Value> = self
             .get(&path, None, deadline)
@@ -394,7 +392,7 @@ impl DataverseClient {
         }
         let path = format!(
             "roles?$select=roleid,name&$filter={}&$expand={}",
-            encode(&format!("name eq '{}'", role.replace('\'', "''"))),
+            encode(&odata::eq("name", role)),
             encode("systemuserroles_association($select=systemuserid,fullname,azureactivedirectoryobjectid)")
         );
         let roles: Collection<Role> = self
@@ -490,8 +488,4 @@ impl Table {
             .to_owned();
         Some(RecordRow { id, name })
     }
-}
-
-fn encode(text: &str) -> String {
-    utf8_percent_encode(text, QUERY).to_string()
 }

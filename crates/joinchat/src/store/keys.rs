@@ -1,5 +1,6 @@
 //! Every key joinchat keeps in the store, with its lifetime and its writer,
-//! in one place. The store adds the configured prefix (`jc:` by default).
+//! in one place. The store adds the configured prefix (`jc:` by default; in a
+//! Redis Cluster the prefix made a hash tag, see [`cluster_prefix`]).
 //!
 //! Nothing here is the only copy of anything that matters: Dataverse and
 //! Graph hold the facts; losing the store costs cache misses, pending asks
@@ -8,6 +9,30 @@
 use std::time::Duration;
 
 use crate::domain::{AadObjectId, ChatId, EntityType, RecordRef};
+
+/// The prefix as a Redis Cluster hash tag: `jc:` becomes `{jc}:`, so that
+/// every key of one deployment hashes to one slot. That is what keeps each
+/// multi-key command (the warm refresh's one MGET of [`SETTINGS`],
+/// [`access`], [`record_chats`] and [`roster`]) a single command to a single
+/// node, and it holds for every key added later without anyone having to
+/// think about slots.
+///
+/// The price: one deployment's keys live on one primary (and its replicas);
+/// the cluster spreads deployments (prefixes), not one deployment's keys. A
+/// warm refresh costs that node one MGET (about 3 µs of Redis CPU, see
+/// DESIGN), so one primary carries far more refreshes than the bot's replicas
+/// can send. Spreading by record would need the switch ([`SETTINGS`], one
+/// global value that every replica must see change at once) out of the MGET.
+///
+/// `None` when the prefix cannot be made a tag: empty (apart from trailing
+/// colons; `{}` is no tag) or holding a brace of its own.
+pub fn cluster_prefix(prefix: &str) -> Option<String> {
+    let name = prefix.trim_end_matches(':');
+    if name.is_empty() || name.contains(['{', '}']) {
+        return None;
+    }
+    Some(format!("{{{name}}}:"))
+}
 
 /// `user:{aad}` → the person's systemuser. Written by `facts`.
 pub fn user(aad: &AadObjectId) -> String {
@@ -113,3 +138,60 @@ pub const REFERENCE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 /// approximately, before old events are trimmed). Written by `audit`.
 pub const AUDIT_STREAM: &str = "audit";
 pub const AUDIT_MAX_LEN: usize = 100_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{RecordId, RecordRef};
+
+    /// Redis Cluster's slot of a key (CRC16/XMODEM of the hash tag, mod 16384).
+    fn slot(key: &str) -> redis::cluster_routing::Slot {
+        redis::cluster_routing::Slot::for_key(key)
+    }
+
+    #[test]
+    fn the_cluster_prefix_is_a_hash_tag_of_the_prefix() {
+        assert_eq!(cluster_prefix("jc:").as_deref(), Some("{jc}:"));
+        assert_eq!(cluster_prefix("test:42:").as_deref(), Some("{test:42}:"));
+        assert_eq!(cluster_prefix("bot").as_deref(), Some("{bot}:"));
+        for untaggable in ["", ":", "::", "a{b", "}"] {
+            assert_eq!(cluster_prefix(untaggable), None, "{untaggable:?}");
+        }
+    }
+
+    #[test]
+    fn the_warm_refresh_keys_share_one_slot_in_a_cluster_and_prefixes_spread() {
+        let viewer = AadObjectId::parse("1b4e28ba-2fa1-11d2-883f-0016d3cca427").unwrap();
+        let record = RecordRef {
+            entity: EntityType::Lead,
+            id: RecordId::parse("8f14e45f-ceea-467f-a0c5-1b2d3e4f5a6b").unwrap(),
+        };
+        let chat = ChatId::parse("19:room@thread.v2").unwrap();
+        let mut slots = std::collections::HashSet::new();
+        for n in 0..64 {
+            let prefix = cluster_prefix(&format!("deployment-{n}:")).unwrap();
+            let refresh = [
+                SETTINGS.to_owned(),
+                access(&viewer, &record),
+                record_chats(&record),
+                roster("19:room@thread.v2"),
+            ];
+            let others = [
+                user(&viewer),
+                seen("activity-1"),
+                join_lock(&chat, &viewer),
+                AUDIT_STREAM.to_owned(),
+            ];
+            let first = slot(&format!("{prefix}{}", refresh[0]));
+            for key in refresh.iter().chain(&others) {
+                assert_eq!(slot(&format!("{prefix}{key}")), first, "{prefix}{key}");
+            }
+            slots.insert(first);
+        }
+        assert!(
+            slots.len() > 32,
+            "deployments spread over the slots: {}",
+            slots.len()
+        );
+    }
+}

@@ -36,12 +36,20 @@ impl Store {
             StoreConfig::Redis { url, prefix } => {
                 Store::Redis(RedisStore::connect(url.expose(), prefix).await?)
             }
+            StoreConfig::RedisCluster { nodes, prefix } => {
+                let prefix = keys::cluster_prefix(prefix).ok_or_else(|| {
+                    anyhow::anyhow!("JOINCHAT_REDIS_PREFIX cannot be a Redis Cluster hash tag")
+                })?;
+                let nodes: Vec<String> = nodes.iter().map(|n| n.expose().to_owned()).collect();
+                Store::Redis(RedisStore::connect_cluster(&nodes, &prefix).await?)
+            }
         })
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             Store::Memory(_) => "memory",
+            Store::Redis(s) if s.is_cluster() => "redis-cluster",
             Store::Redis(_) => "redis",
         }
     }

@@ -1,6 +1,12 @@
-//! The Redis store: one multiplexed connection (a `ConnectionManager` that
-//! reconnects by itself), every command bounded by a response timeout, every
-//! key under the configured prefix.
+//! The Redis store, on one server or on a Redis Cluster: one multiplexed
+//! connection (a `ConnectionManager`, or the cluster client's connection, both
+//! reconnecting by themselves), every command bounded by a response timeout,
+//! every key under the configured prefix.
+//!
+//! In a cluster the prefix is a hash tag (`jc:` becomes `{jc}:`, see
+//! `keys::cluster_prefix`): every key of one deployment lives in one slot, so
+//! the warm refresh's MGET stays one command to one node, and the Lua scripts
+//! and the audit stream work unchanged (each names only its own key).
 
 use std::{
     future::Future,
@@ -11,15 +17,53 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::{aio::ConnectionManager, RedisResult, Script};
+use redis::{
+    aio::ConnectionManager, cluster::ClusterClient, cluster::ClusterConfig,
+    cluster_async::ClusterConnection, Cmd, Pipeline, RedisFuture, RedisResult, Script, Value,
+};
 
 use super::{keys::AUDIT_MAX_LEN, StoreError, StoreResult};
 
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
     breaker: Arc<Breaker>,
+}
+
+/// One server or a cluster; either way one multiplexed connection.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// While Redis is unreachable, commands fail at once instead of each waiting
@@ -31,8 +75,17 @@ struct Breaker {
 }
 
 const PAUSE: Duration = Duration::from_secs(1);
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Breaker {
+    fn new() -> Arc<Breaker> {
+        Arc::new(Breaker {
+            started: Instant::now(),
+            open_until_ms: AtomicU64::new(0),
+        })
+    }
+
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -70,26 +123,49 @@ impl RedisStore {
         let client = redis::Client::open(url)
             .map_err(|e| anyhow::anyhow!("JOINCHAT_REDIS_URL is invalid: {:?}", e.kind()))?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         // Lazy: the bot starts (and `/readyz` says 503) while Redis is down,
         // and every read falls through to Dataverse until it is back.
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| anyhow::anyhow!("JOINCHAT_REDIS_URL: cannot use it: {:?}", e.kind()))?;
+        Ok(Self::started(Connection::Single(connection), prefix).await)
+    }
+
+    /// A Redis Cluster reached through any of its `nodes` (seed URLs); `prefix`
+    /// is already the cluster form, a hash tag.
+    pub async fn connect_cluster(nodes: &[String], prefix: &str) -> anyhow::Result<RedisStore> {
+        let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .retries(2)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .overall_response_timeout(Some(2 * RESPONSE_TIMEOUT))
+            .build()
+            .map_err(|e| anyhow::anyhow!("JOINCHAT_REDIS_URL: cannot use it: {:?}", e.kind()))?;
+        let config = ClusterConfig::new()
+            .set_connection_timeout(CONNECTION_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT);
+        // Lazy too: the slots are learned in the background.
+        let connection = client.get_pending_async_connection_with_config(config);
+        Ok(Self::started(Connection::Cluster(connection), prefix).await)
+    }
+
+    async fn started(connection: Connection, prefix: &str) -> RedisStore {
         let store = RedisStore {
             connection,
             prefix: prefix.to_owned(),
-            breaker: Arc::new(Breaker {
-                started: Instant::now(),
-                open_until_ms: AtomicU64::new(0),
-            }),
+            breaker: Breaker::new(),
         };
         if let Err(error) = store.ping().await {
             tracing::warn!(%error, "Redis is not answering yet; serving from Dataverse until it does");
         }
-        Ok(store)
+        store
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
     }
 
     fn key(&self, key: &str) -> String {
@@ -97,7 +173,7 @@ impl RedisStore {
     }
 
     /// Runs one command through the breaker.
-    async fn run<T, F>(&self, command: impl FnOnce(ConnectionManager) -> F) -> StoreResult<T>
+    async fn run<T, F>(&self, command: impl FnOnce(Connection) -> F) -> StoreResult<T>
     where
         F: Future<Output = RedisResult<T>>,
     {
