@@ -124,35 +124,6 @@ fn a_bad_world_file_stops_the_sandbox_naming_the_line() {
     assert!(stderr.contains("colour"), "{stderr}");
 }
 
-/// The Teams app manifest advertises only commands the bot understands.
-#[test]
-fn the_teams_manifest_lists_commands_the_bot_understands() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../manifests/teams/manifest.json"
-    ))
-    .unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    assert_eq!(manifest["manifestVersion"], "1.17");
-    let bot = &manifest["bots"][0];
-    assert_eq!(bot["scopes"], serde_json::json!(["personal", "groupChat"]));
-    let commands = bot["commandLists"][0]["commands"].as_array().unwrap();
-    assert!(!commands.is_empty());
-    for command in commands {
-        let title = command["title"].as_str().unwrap();
-        let parsed = joinchat::commands::parse(title);
-        assert_ne!(parsed, joinchat::commands::Command::Unknown, "{title}");
-    }
-    for icon in ["color.png", "outline.png"] {
-        let bytes = std::fs::read(format!(
-            "{}/../../manifests/teams/{icon}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        assert!(bytes.starts_with(b"\x89PNG"), "{icon}");
-    }
-}
-
 /// With every log line on (debug), a whole join leaves no secret and no token
 /// in the logs of the bot or of the simulated cloud.
 #[tokio::test]

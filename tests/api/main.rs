@@ -11,6 +11,8 @@ mod front_door;
 mod group_chat;
 mod join;
 mod keys;
+mod observability;
+mod package;
 mod permissions_agree;
 mod playground;
 mod playground_cli;

@@ -1,6 +1,7 @@
 //! One list of what joinchat asks of a tenant: the bot's
 //! (`joinchat::permissions`), the simulated cloud's own copies (it cannot
-//! import the bot), the Teams manifest and the README say the same.
+//! import the bot), the Teams manifest `joinchat package` writes and the
+//! README say the same.
 
 use joinchat::permissions::{GRAPH_APPLICATION_PERMISSIONS, RSC_PERMISSIONS};
 use joinchat_sandbox::{DEFAULT_GRAPH_PERMISSIONS, TEAMS_APP_RSC_PERMISSIONS};
@@ -56,8 +57,7 @@ fn the_readme_lists_each_permission_with_the_calls_it_is_for() {
 #[test]
 fn the_rsc_set_is_the_same_in_the_bot_the_catalog_the_manifest_and_the_readme() {
     assert_eq!(RSC_PERMISSIONS, TEAMS_APP_RSC_PERMISSIONS);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&repository_file("manifests/teams/manifest.json")).unwrap();
+    let manifest = crate::package::generated_manifest();
     let declared = manifest["authorization"]["permissions"]["resourceSpecific"]
         .as_array()
         .expect("the manifest declares RSC permissions");

@@ -1,9 +1,13 @@
 //! The `joinchat` binary: parses the command line, sets up logging and runs
 //! the bot (`serve`), checks its configuration against the real services
 //! (`doctor`), the simulated Microsoft cloud (`cloud`) or both wired
-//! together by URL only (`sandbox`). The simulator is built in by the cargo
-//! feature `sandbox` (on by default); production builds leave it out.
+//! together by URL only (`sandbox`); writes the Teams app package
+//! (`package`); checks a running bot (`healthcheck`). The simulator is built
+//! in by the cargo feature `sandbox` (on by default); production builds leave
+//! it out.
 
+mod healthcheck;
+mod package;
 #[cfg(feature = "sandbox")]
 mod playground;
 #[cfg(feature = "sandbox")]
@@ -40,6 +44,10 @@ enum Command {
     Cloud(CloudArgs),
     /// Run the simulated cloud and the bot together: the whole product, no accounts.
     Sandbox(SandboxArgs),
+    /// Write the Teams app package (manifest.json and icons) for this bot.
+    Package(package::PackageArgs),
+    /// Exit 0 when the bot on this machine answers /healthz (container health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Print the version.
     Version,
 }
@@ -92,6 +100,8 @@ fn main() {
             Ok(config) => run(serve(config)),
             Err(error) => Err(anyhow::anyhow!("configuration error: {error}")),
         },
+        Command::Package(args) => package::run(args),
+        Command::Healthcheck(args) => healthcheck::run(args),
         Command::Doctor(args) => {
             let report = actix_web::rt::System::new().block_on(joinchat::doctor::run_args(args));
             print!("{report}");

@@ -54,8 +54,8 @@ pub const GRAPH_APPLICATION_PERMISSIONS: &[GraphPermission] = &[
 ];
 
 /// The resource-specific permissions the Teams app declares for a chat
-/// (`authorization.permissions.resourceSpecific` of `manifests/teams/manifest.json`,
-/// all of type Application), and so the `consentedPermissionSet` of an
+/// (`authorization.permissions.resourceSpecific` of the manifest `joinchat
+/// package` writes, all of type Application), and so the `consentedPermissionSet` of an
 /// install into a chat, which must match the app definition exactly. Where
 /// the bot is installed they serve the member calls without the tenant-wide
 /// permission (`ChatMember.Read.Chat` lists members, `Chat.Manage.Chat` also

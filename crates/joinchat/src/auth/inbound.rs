@@ -181,6 +181,12 @@ impl ChannelAuth {
         }
     }
 
+    /// True when the channel's signing keys are loaded (trying to fetch them,
+    /// for at most `wait`, when they never were): the bot can verify Teams' tokens.
+    pub async fn keys_ready(&self, wait: Duration) -> bool {
+        self.channel_keys.ensure_loaded(wait).await
+    }
+
     /// Verifies the `Authorization` header value.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<VerifiedCaller, AuthFailure> {
         let header = header.ok_or(AuthFailure::MissingHeader)?;

@@ -182,6 +182,29 @@ impl KeySource {
         });
     }
 
+    /// True once a key set has been fetched (a later failed refresh keeps it).
+    pub fn is_loaded(&self) -> bool {
+        self.read().fetched_at.is_some()
+    }
+
+    /// Fetches the keys when none were ever fetched: one attempt in the one
+    /// flight, unless the failure back-off says not yet (the background
+    /// refresher then tries when it ends), waited for at most `wait` (a slow
+    /// fetch goes on in the background). True when loaded.
+    pub async fn ensure_loaded(&self, wait: Duration) -> bool {
+        if self.is_loaded() {
+            return true;
+        }
+        let this = self.clone();
+        let attempt = tokio::spawn(async move {
+            if let Err(error) = this.refresh(Cause::Missing).await {
+                tracing::debug!(%error, "signing keys still not loaded");
+            }
+        });
+        let _ = tokio::time::timeout(wait, attempt).await;
+        self.is_loaded()
+    }
+
     /// When the background refresher should look next.
     fn next_refresh(&self) -> Instant {
         let set = self.read();

@@ -3,7 +3,10 @@
 
 mod messages;
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     body::MessageBody,
@@ -115,18 +118,33 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+/// Ready once the bot can verify Teams' tokens (signing keys loaded). The
+/// store is reported but never decides: losing Redis degrades to Dataverse
+/// reads, and a probe tied to a shared dependency would take every replica
+/// out of the Service at once.
 async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => {
-            HttpResponse::Ok().json(json!({ "status": "ready", "store": state.store.kind() }))
-        }
-        Err(error) => {
-            tracing::warn!(%error, "not ready: store unreachable");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({ "status": "unavailable", "store": state.store.kind() }))
-        }
+    let keys = state.auth.keys_ready(KEYS_PROBE_WAIT);
+    let store = tokio::time::timeout(STORE_PROBE_TIMEOUT, state.store.ping());
+    let (keys_ready, store_ok) = futures::join!(keys, store);
+    let store_ok = matches!(store_ok, Ok(Ok(())));
+    let kind = state.store.kind();
+    if keys_ready {
+        HttpResponse::Ok().json(json!({ "status": "ready", "store": kind, "store_ok": store_ok }))
+    } else {
+        tracing::warn!("not ready: channel signing keys not loaded");
+        HttpResponse::ServiceUnavailable().json(json!({
+            "status": "unavailable",
+            "reason": "signing keys not loaded",
+            "store": kind,
+            "store_ok": store_ok,
+        }))
     }
 }
+
+/// How long `/readyz` waits for the store's PING, and for a first fetch of
+/// the signing keys: inside a probe's default one-second timeout.
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+const KEYS_PROBE_WAIT: Duration = Duration::from_millis(700);
 
 async fn metrics_text(state: web::Data<Arc<AppState>>) -> HttpResponse {
     HttpResponse::Ok()

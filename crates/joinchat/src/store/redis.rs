@@ -127,8 +127,9 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        // Lazy: the bot starts (and `/readyz` says 503) while Redis is down,
-        // and every read falls through to Dataverse until it is back.
+        // Lazy: the bot starts (and stays ready; `/readyz` reports the store)
+        // while Redis is down, and every read falls through to Dataverse
+        // until it is back.
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| anyhow::anyhow!("JOINCHAT_REDIS_URL: cannot use it: {:?}", e.kind()))?;
         Ok(Self::started(Connection::Single(connection), prefix).await)
