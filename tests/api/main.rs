@@ -2,6 +2,7 @@
 //! bot and its cloud, `sandbox_helpers` for the cloud alone).
 
 mod admin;
+mod card_schema;
 mod cards;
 mod cli;
 mod cluster;
