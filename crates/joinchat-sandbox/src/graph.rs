@@ -87,6 +87,20 @@ fn permit(
     .allow(accepted)
 }
 
+/// A call on one chat, as Graph admits it: a valid token, then one of the
+/// `accepted` permissions among its roles or the chat's grants. The roles,
+/// for checks of its own a call makes after.
+fn admit(
+    shared: &Shared,
+    req: &HttpRequest,
+    chat_id: &str,
+    accepted: &[&str],
+) -> Result<Vec<String>, HttpResponse> {
+    let roles = authorize(shared, req)?;
+    permit(&shared.lock(), chat_id, &roles, accepted)?;
+    Ok(roles)
+}
+
 fn chat_not_found(chat_id: &str) -> HttpResponse {
     error(
         StatusCode::NOT_FOUND,
@@ -100,14 +114,10 @@ async fn get_chat(
     req: HttpRequest,
     chat_id: web::Path<String>,
 ) -> HttpResponse {
-    let roles = match authorize(&shared, &req) {
-        Ok(roles) => roles,
-        Err(refusal) => return refusal,
-    };
-    let state = shared.lock();
-    if let Err(refusal) = permit(&state, &chat_id, &roles, permissions::GET_CHAT) {
+    if let Err(refusal) = admit(&shared, &req, &chat_id, permissions::GET_CHAT) {
         return refusal;
     }
+    let state = shared.lock();
     let Some(chat) = state.chat(&chat_id) else {
         return chat_not_found(&chat_id);
     };
@@ -130,14 +140,10 @@ async fn list_members(
     req: HttpRequest,
     chat_id: web::Path<String>,
 ) -> HttpResponse {
-    let roles = match authorize(&shared, &req) {
-        Ok(roles) => roles,
-        Err(refusal) => return refusal,
-    };
-    let state = shared.lock();
-    if let Err(refusal) = permit(&state, &chat_id, &roles, permissions::LIST_MEMBERS) {
+    if let Err(refusal) = admit(&shared, &req, &chat_id, permissions::LIST_MEMBERS) {
         return refusal;
     }
+    let state = shared.lock();
     let Some(chat) = state.chat(&chat_id) else {
         return chat_not_found(&chat_id);
     };
@@ -188,11 +194,7 @@ async fn add_member(
     chat_id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let roles = match authorize(&shared, &req) {
-        Ok(roles) => roles,
-        Err(refusal) => return refusal,
-    };
-    if let Err(refusal) = permit(&shared.lock(), &chat_id, &roles, permissions::ADD_MEMBER) {
+    if let Err(refusal) = admit(&shared, &req, &chat_id, permissions::ADD_MEMBER) {
         return refusal;
     }
     let request = match MemberRequest::parse(&body) {

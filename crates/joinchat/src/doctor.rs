@@ -138,13 +138,7 @@ pub async fn run(config: &Config) -> Report {
         }
     };
     let mut checks = vec![signing_keys(&http, config).await];
-    let tokens = TokenSource::new(
-        http.clone(),
-        &config.login_url,
-        &config.tenant_id,
-        config.app_id.clone(),
-        config.app_password.clone(),
-    );
+    let tokens = TokenSource::for_app(http.clone(), config);
     let dataverse = DataverseClient::new(http.clone(), tokens.clone(), &config.dataverse_url);
     let mut graph_token = None;
     for scope in [CONNECTOR_SCOPE, GRAPH_SCOPE, dataverse.scope()] {

@@ -98,13 +98,7 @@ impl App {
             channel_keys,
             emulator_keys.map(|keys| (keys, config.tenant_id.as_str())),
         );
-        let tokens = TokenSource::new(
-            http.clone(),
-            &config.login_url,
-            &config.tenant_id,
-            config.app_id.clone(),
-            config.app_password.clone(),
-        );
+        let tokens = TokenSource::for_app(http.clone(), &config);
         let metrics = Metrics::new();
         let local = config.playground.then(LocalConnectors::new);
         let connector = ConnectorClient::new(

@@ -18,7 +18,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{authorize, chat_not_found, error, permit};
+use super::{admit, chat_not_found, error};
 use crate::permissions::{self, missing_roles, TEAMS_APP_RSC_PERMISSIONS};
 use crate::Shared;
 
@@ -28,13 +28,10 @@ pub(super) async fn install_app(
     chat_id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let roles = match authorize(&shared, &req) {
+    let roles = match admit(&shared, &req, &chat_id, permissions::INSTALL_APP) {
         Ok(roles) => roles,
         Err(refusal) => return refusal,
     };
-    if let Err(refusal) = permit(&shared.lock(), &chat_id, &roles, permissions::INSTALL_APP) {
-        return refusal;
-    }
     let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let bound = body
         .get("teamsApp@odata.bind")

@@ -65,6 +65,17 @@ struct EntraError {
 }
 
 impl TokenSource {
+    /// The bot's own app registration, as configured.
+    pub fn for_app(http: reqwest::Client, config: &crate::config::Config) -> TokenSource {
+        TokenSource::new(
+            http,
+            &config.login_url,
+            &config.tenant_id,
+            config.app_id.clone(),
+            config.app_password.clone(),
+        )
+    }
+
     pub fn new(
         http: reqwest::Client,
         login_url: &Url,
