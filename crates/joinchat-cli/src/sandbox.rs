@@ -120,6 +120,8 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         admin_role: env("JOINCHAT_ADMIN_ROLE"),
         teams_app_id: Some(env("JOINCHAT_TEAMS_APP_ID").unwrap_or_else(|| cloud.teams_app_id())),
         admin_chat: env("JOINCHAT_ADMIN_CHAT"),
+        cold_looks_per_minute: env("JOINCHAT_COLD_LOOKS_PER_MINUTE"),
+        tenant_cold_looks_per_minute: env("JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE"),
     })?;
     config.playground = args.playground;
     let app = App::build(config).await?;

@@ -9,7 +9,7 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use crate::domain::ChatId;
+use crate::{domain::ChatId, store::Bucket};
 
 /// The public Bot Framework OpenID metadata for channel tokens.
 pub const BOT_FRAMEWORK_OPENID_METADATA: &str =
@@ -106,6 +106,27 @@ pub struct Tunables {
     /// minute: each reaches Dataverse, whose service protection limits are
     /// shared by everyone using the bot.
     pub actions_per_minute: u64,
+    /// Cold card refreshes and shows (those that read Dataverse or Graph)
+    /// one person may make: a bucket of this many, refilled at this rate a
+    /// minute (`JOINCHAT_COLD_LOOKS_PER_MINUTE`). Warm ones are free.
+    pub cold_looks_per_person: Bucket,
+    /// The same for everyone in the tenant together
+    /// (`JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE`): the app user's Dataverse
+    /// quota (6,000 requests per 5 minutes) is shared by all.
+    pub cold_looks_per_tenant: Bucket,
+}
+
+/// Default of `JOINCHAT_COLD_LOOKS_PER_MINUTE`.
+pub const DEFAULT_COLD_LOOKS_PER_PERSON: u32 = 20;
+/// Default of `JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE`: with about five
+/// Dataverse requests a cold look, about half the app user's quota.
+pub const DEFAULT_COLD_LOOKS_PER_TENANT: u32 = 120;
+
+fn bucket(per_minute: u32) -> Bucket {
+    Bucket {
+        capacity: per_minute,
+        per_minute,
+    }
 }
 
 impl Default for Tunables {
@@ -116,6 +137,8 @@ impl Default for Tunables {
             outbound_budget: Duration::from_secs(8),
             http_timeout: Duration::from_secs(5),
             actions_per_minute: 60,
+            cold_looks_per_person: bucket(DEFAULT_COLD_LOOKS_PER_PERSON),
+            cold_looks_per_tenant: bucket(DEFAULT_COLD_LOOKS_PER_TENANT),
         }
     }
 }
@@ -174,6 +197,12 @@ pub struct ServeArgs {
     /// Teams chat id (19:…) of the admins, where "ask your admin" requests go.
     #[arg(long, env = "JOINCHAT_ADMIN_CHAT")]
     pub admin_chat: Option<String>,
+    /// Cold card refreshes and shows one person may make a minute (default 20).
+    #[arg(long, env = "JOINCHAT_COLD_LOOKS_PER_MINUTE")]
+    pub cold_looks_per_minute: Option<String>,
+    /// Cold card refreshes and shows the whole tenant may make a minute (default 120).
+    #[arg(long, env = "JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE")]
+    pub tenant_cold_looks_per_minute: Option<String>,
 }
 
 impl Config {
@@ -247,8 +276,34 @@ impl Config {
                 })?),
             },
             playground: false,
-            tunables: Tunables::default(),
+            tunables: Tunables {
+                cold_looks_per_person: bucket(per_minute(
+                    args.cold_looks_per_minute,
+                    "JOINCHAT_COLD_LOOKS_PER_MINUTE",
+                    DEFAULT_COLD_LOOKS_PER_PERSON,
+                )?),
+                cold_looks_per_tenant: bucket(per_minute(
+                    args.tenant_cold_looks_per_minute,
+                    "JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE",
+                    DEFAULT_COLD_LOOKS_PER_TENANT,
+                )?),
+                ..Tunables::default()
+            },
         })
+    }
+}
+
+/// A positive count a minute, or the default when unset.
+fn per_minute(value: Option<String>, var: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match non_empty(value) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                var,
+                problem: format!("{raw:?} is not a whole number above 0"),
+            }),
+        },
     }
 }
 
@@ -375,6 +430,18 @@ mod tests {
         let config = Config::from_args(complete()).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:3978");
         assert_eq!(
+            config.tunables.cold_looks_per_person,
+            bucket(DEFAULT_COLD_LOOKS_PER_PERSON)
+        );
+        let tuned = Config::from_args(ServeArgs {
+            cold_looks_per_minute: Some("5".into()),
+            tenant_cold_looks_per_minute: Some(" 900 ".into()),
+            ..complete()
+        })
+        .unwrap();
+        assert_eq!(tuned.tunables.cold_looks_per_person, bucket(5));
+        assert_eq!(tuned.tunables.cold_looks_per_tenant, bucket(900));
+        assert_eq!(
             config.openid_metadata_url.as_str(),
             BOT_FRAMEWORK_OPENID_METADATA
         );
@@ -391,7 +458,7 @@ mod tests {
     #[rustfmt::skip]
     fn every_bad_value_names_its_variable() {
         type Breakage = fn(&mut ServeArgs);
-        let cases: [(Breakage, &str); 14] = [
+        let cases: [(Breakage, &str); 17] = [
             (|a| a.redis_url = Some("redis+cluster://".into()), "JOINCHAT_REDIS_URL"),
             (|a| a.redis_url = Some("redis+cluster://a:1,,b:2".into()), "JOINCHAT_REDIS_URL"),
             (|a| a.redis_url = Some("redis+cluster://a:1/0".into()), "JOINCHAT_REDIS_URL"),
@@ -406,6 +473,9 @@ mod tests {
             (|a| a.tenant_id = None, "JOINCHAT_TENANT_ID"),
             (|a| a.dataverse_url = None, "JOINCHAT_DATAVERSE_URL"),
             (|a| a.listen = Some("localhost".into()), "JOINCHAT_LISTEN"),
+            (|a| a.cold_looks_per_minute = Some("0".into()), "JOINCHAT_COLD_LOOKS_PER_MINUTE"),
+            (|a| a.cold_looks_per_minute = Some("-3".into()), "JOINCHAT_COLD_LOOKS_PER_MINUTE"),
+            (|a| a.tenant_cold_looks_per_minute = Some("many".into()), "JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE"),
             (|a| a.graph_url = Some("ftp://x".into()), "JOINCHAT_GRAPH_URL"),
             (|a| a.redis_url = Some("http://x".into()), "JOINCHAT_REDIS_URL"),
             (|a| a.allow_emulator = Some("maybe".into()), "JOINCHAT_ALLOW_EMULATOR"),

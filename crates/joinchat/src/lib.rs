@@ -42,6 +42,9 @@ use crate::{
     store::Store,
 };
 
+/// How long a stopping bot waits for the joined notices on their way.
+const FOLLOWUPS_GRACE: Duration = Duration::from_secs(10);
+
 /// What every request handler can reach.
 pub struct AppState {
     pub config: Config,
@@ -110,6 +113,13 @@ impl App {
             .counting_refusals(metrics.setup_refusals.clone());
         let graph = GraphClient::new(http.clone(), tokens.clone(), &config.graph_url)
             .counting_refusals(metrics.setup_refusals.clone());
+        // Every token the bot will need, fetched now and kept fresh: no
+        // request waits on Entra.
+        tokens.prefetch(&[
+            auth::outbound::CONNECTOR_SCOPE,
+            auth::outbound::GRAPH_SCOPE,
+            dataverse.scope(),
+        ]);
         let facts = Facts::new(store.clone(), dataverse, graph);
         let bot = Bot::new(&config, store.clone(), connector, facts, metrics.clone());
         let state = Arc::new(AppState {
@@ -152,7 +162,13 @@ impl App {
         self.server.handle()
     }
 
+    /// Serves until stopped, then lets the work that follows answers (the
+    /// joined notices) finish, for a few seconds at most.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if !self.state.bot.followups().drained(FOLLOWUPS_GRACE).await {
+            tracing::warn!("stopped with joined notices still on their way");
+        }
+        served
     }
 }

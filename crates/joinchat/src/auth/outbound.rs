@@ -1,7 +1,13 @@
 //! Bot → Microsoft: client-credentials tokens from Entra
-//! (`{login}/{tenant}/oauth2/v2.0/token`), one per scope, cached until five
-//! minutes before expiry. Concurrent callers needing the same scope share one
-//! fetch. The client secret is sent in the form body and nowhere else.
+//! (`{login}/{tenant}/oauth2/v2.0/token`), one per scope. Concurrent callers
+//! needing the same scope share one fetch. The client secret is sent in the
+//! form body and nowhere else.
+//!
+//! Once [`TokenSource::prefetch`] has started for a scope, no request waits on
+//! Entra: its token is fetched at startup and fetched anew in the background
+//! five minutes before it expires (with back-off on failure), and a token in
+//! hand is served until it really expires, so an Entra outage costs nothing
+//! for as long as the tokens last.
 
 use std::{
     collections::HashMap,
@@ -18,7 +24,13 @@ use crate::config::Secret;
 pub const CONNECTOR_SCOPE: &str = "https://api.botframework.com/.default";
 /// Scope of Microsoft Graph.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+/// A token is fetched anew this long before it expires…
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// …and served until this long before (clocks and flight time).
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+/// Back-off of the background refresh after a failure: doubling, capped.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
@@ -35,7 +47,11 @@ pub enum TokenError {
 #[derive(Clone)]
 struct Cached {
     token: Arc<str>,
+    fetched: Instant,
+    /// When a new token should be fetched.
     refresh_at: Instant,
+    /// When this one may no longer be sent.
+    expires_at: Instant,
 }
 
 #[derive(Clone)]
@@ -50,6 +66,8 @@ struct Inner {
     secret: Secret,
     cache: Mutex<HashMap<String, Cached>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Scopes kept fresh in the background: their callers never fetch.
+    prefetched: Mutex<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -94,48 +112,103 @@ impl TokenSource {
                 secret,
                 cache: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
+                prefetched: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// A bearer token for `scope`, from the cache when it is still fresh.
-    pub async fn token(&self, scope: &str) -> Result<Arc<str>, TokenError> {
-        if let Some(token) = self.cached(scope) {
-            return Ok(token);
+    /// Keeps a token for each of `scopes` in hand from now on: fetched at
+    /// once, then anew before it expires, in the background (one task per
+    /// scope, ending when the last `TokenSource` clone is dropped).
+    pub fn prefetch(&self, scopes: &[&str]) {
+        for scope in scopes {
+            let scope = (*scope).to_owned();
+            {
+                let mut prefetched = lock(&self.inner.prefetched);
+                if prefetched.contains(&scope) {
+                    continue;
+                }
+                prefetched.push(scope.clone());
+            }
+            let weak = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                let mut backoff = RETRY_FIRST;
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let source = TokenSource { inner };
+                    let due = match source.refresh(&scope).await {
+                        Ok(due) => {
+                            backoff = RETRY_FIRST;
+                            due
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, scope, "token refresh failed; serving the token in hand");
+                            let due = Instant::now() + backoff;
+                            backoff = (backoff * 2).min(RETRY_MAX);
+                            due
+                        }
+                    };
+                    drop(source);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+            });
         }
-        let flight = {
-            let mut flights = self.inner.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights.entry(scope.to_owned()).or_default().clone()
-        };
+    }
+
+    /// A bearer token for `scope`, from the cache when it is still fresh.
+    /// For a prefetched scope, a token not yet expired is fresh enough: the
+    /// background task is already fetching the next one.
+    pub async fn token(&self, scope: &str) -> Result<Arc<str>, TokenError> {
+        let prefetched = lock(&self.inner.prefetched).iter().any(|s| s == scope);
+        let now = Instant::now();
+        let in_hand = self.cached(scope);
+        if let Some(cached) = &in_hand {
+            if now < cached.refresh_at || (prefetched && now < cached.expires_at) {
+                return Ok(cached.token.clone());
+            }
+        }
+        match self.refresh(scope).await {
+            Ok(_) => self
+                .cached(scope)
+                .map(|cached| cached.token)
+                .ok_or(TokenError::Failed(200)),
+            // Entra failing: the token in hand still works until it expires.
+            Err(error) => match in_hand.filter(|cached| Instant::now() < cached.expires_at) {
+                Some(cached) => Ok(cached.token),
+                None => Err(error),
+            },
+        }
+    }
+
+    /// Fetches a token for `scope` in the one flight of that scope (a caller
+    /// that waited finds the token its predecessor fetched); when the next
+    /// fetch is due.
+    async fn refresh(&self, scope: &str) -> Result<Instant, TokenError> {
+        let started = Instant::now();
+        let flight = lock(&self.inner.flights)
+            .entry(scope.to_owned())
+            .or_default()
+            .clone();
         let _guard = flight.lock().await;
-        if let Some(token) = self.cached(scope) {
-            return Ok(token);
+        if let Some(cached) = self.cached(scope) {
+            // Fetched by the flight we waited for.
+            if cached.fetched_after(started) {
+                return Ok(cached.refresh_at);
+            }
         }
         let fetched = self.fetch(scope).await?;
-        let token = fetched.token.clone();
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(scope.to_owned(), fetched);
-        Ok(token)
+        let due = fetched.refresh_at;
+        lock(&self.inner.cache).insert(scope.to_owned(), fetched);
+        Ok(due)
     }
 
     /// Drops a token the service rejected, so the next call fetches anew.
     pub fn forget(&self, scope: &str) {
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(scope);
+        lock(&self.inner.cache).remove(scope);
     }
 
-    fn cached(&self, scope: &str) -> Option<Arc<str>> {
-        let cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(scope)
-            .filter(|c| Instant::now() < c.refresh_at)
-            .map(|c| c.token.clone())
+    fn cached(&self, scope: &str) -> Option<Cached> {
+        lock(&self.inner.cache).get(scope).cloned()
     }
 
     async fn fetch(&self, scope: &str) -> Result<Cached, TokenError> {
@@ -171,11 +244,33 @@ impl TokenSource {
         let body: TokenResponse = response.json().await.map_err(|_| TokenError::Failed(200))?;
         let lifetime = Duration::from_secs(body.expires_in);
         tracing::debug!(scope, expires_in = body.expires_in, "access token fetched");
-        Ok(Cached {
-            token: body.access_token.into(),
-            refresh_at: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN),
-        })
+        Ok(Cached::new(
+            body.access_token.into(),
+            Instant::now(),
+            lifetime,
+        ))
     }
+}
+
+impl Cached {
+    fn new(token: Arc<str>, now: Instant, lifetime: Duration) -> Cached {
+        // A short-lived token is renewed at half its life.
+        let refresh_in = lifetime.checked_sub(REFRESH_MARGIN).unwrap_or(lifetime / 2);
+        Cached {
+            token,
+            fetched: now,
+            refresh_at: now + refresh_in,
+            expires_at: now + lifetime.saturating_sub(EXPIRY_MARGIN),
+        }
+    }
+
+    fn fetched_after(&self, instant: Instant) -> bool {
+        self.fetched >= instant
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `Retry-After` in seconds, as Microsoft services send it.
@@ -188,4 +283,34 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_renewed_before_it_expires_and_served_until_just_before() {
+        let now = Instant::now();
+        let table = [
+            // lifetime s, refresh after s, served until s
+            (3600, 3300, 3570),
+            (600, 300, 570),
+            (120, 60, 90),
+            (20, 10, 0),
+        ];
+        for (lifetime, refresh, expires) in table {
+            let cached = Cached::new("t".into(), now, Duration::from_secs(lifetime));
+            assert_eq!(
+                cached.refresh_at - now,
+                Duration::from_secs(refresh),
+                "{lifetime}"
+            );
+            assert_eq!(
+                cached.expires_at - now,
+                Duration::from_secs(expires),
+                "{lifetime}"
+            );
+        }
+    }
 }

@@ -24,9 +24,9 @@ use crate::{
     context::{Place, Viewer},
     domain::AadObjectId,
     facts::Facts,
-    join::Joiner,
+    join::{Followups, Joiner},
     metrics::Metrics,
-    show::Shows,
+    show::{ColdBudget, Shows},
     store::{keys, Store},
     teams::{Activity, ActivityType},
 };
@@ -66,12 +66,19 @@ impl Bot {
             graph: facts.graph().clone(),
             teams_app_id: config.teams_app_id.clone(),
         };
-        let shows = Shows::new(facts.clone(), connector.clone(), store.clone());
+        let shows = Shows::new(
+            facts.clone(),
+            connector.clone(),
+            store.clone(),
+            ColdBudget::new(&config.tunables),
+        );
         let joiner = Joiner {
             facts: facts.clone(),
             store: store.clone(),
             notifier: notifier.clone(),
             shows: shows.clone(),
+            followups: Followups::default(),
+            notice_budget: config.tunables.outbound_budget,
         };
         let admin = AdminDesk {
             facts,
@@ -94,6 +101,11 @@ impl Bot {
             budget: config.tunables.outbound_budget,
             actions_per_minute: config.tunables.actions_per_minute,
         }
+    }
+
+    /// Work still going on after its answer was sent (joined notices).
+    pub fn followups(&self) -> &Followups {
+        &self.joiner.followups
     }
 
     pub async fn handle(&self, activity: Activity) -> Reply {

@@ -26,13 +26,15 @@ pub fn joined_notice_text(user_name: &str) -> String {
 
 pub const SLOW_DOWN: &str =
     "You're sending requests faster than I can check them with Dynamics 365. Please wait a minute and try again.";
+/// A cold card refresh or Show over the person's or the tenant's budget.
+pub const LOOKS_OVER_BUDGET: &str =
+    "Lots of records were looked up in Dynamics 365 just now, so I'm pausing the lookups for a moment.";
 pub const NO_IDENTITY: &str =
     "I can't tell who you are in this conversation, so I can't show records here.";
 pub const BUSY: &str =
     "Dynamics 365 or Teams is busy right now, so nothing was changed. Try again in a moment.";
 pub const GRAPH_REFUSED: &str =
     "Teams didn't let me add you to this chat. Ask a member to add you, or ask your admin to check the bot's permissions.";
-pub const NOTICE_SKIPPED: &str = "I couldn't post in that chat because the bot isn't installed there; Teams still told its members you were added.";
 pub const LOCKED_NOT_CONNECTED: &str =
     "This chat isn't connected to that record, so it can't be joined from here.";
 pub const LOCKED_NOT_YOURS: &str =

@@ -5,22 +5,29 @@
 //!
 //! A warm card refresh is one store round trip (`Facts::cached`); its drawing
 //! is memoised by the exact cached values it was drawn from, so nothing stale
-//! can be served.
+//! can be served. A cold one (and a Show that must search) spends the
+//! person's and the tenant's budget of cold looks first (`budget`).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+mod budget;
 mod render;
 mod resolve;
 
+pub use self::budget::ColdBudget;
 pub use self::render::{deep_link, render};
 pub use self::resolve::{resolve, Resolution};
 
 use crate::{
     actions::{CardAction, Target},
     audit::{self, AuditEvent},
-    cards::{self, text::BUSY, ChatEntry, RecordCard, RecordSummary},
+    cards::{
+        self,
+        text::{BUSY, LOOKS_OVER_BUDGET},
+        ChatEntry, RecordCard, RecordSummary,
+    },
     clients::connector::ConnectorClient,
     commands::RecordQuery,
     context::{Answer, Place, Viewer},
@@ -56,11 +63,18 @@ pub struct Shows {
     /// What a person's search for a typed name found, for as long as their
     /// access rights are cached, so that a shared card's refresh stays warm.
     found: moka::sync::Cache<String, Resolution>,
+    budget: ColdBudget,
 }
 
 impl Shows {
-    pub fn new(facts: Facts, connector: ConnectorClient, store: Store) -> Shows {
+    pub fn new(
+        facts: Facts,
+        connector: ConnectorClient,
+        store: Store,
+        budget: ColdBudget,
+    ) -> Shows {
         Shows {
+            budget,
             facts,
             connector,
             store,
@@ -110,7 +124,13 @@ impl Shows {
             let card = cards::shared_look(entity, &query, &look, roster.as_deref());
             return (Answer::Card(card), "shared");
         }
-        let record = match resolve(&self.facts, viewer, entity, target, deadline).await {
+        // The search runs while the switch and the asker's systemuser are
+        // read ahead for the view that follows.
+        let (resolution, ()) = tokio::join!(
+            resolve(&self.facts, viewer, entity, target, deadline),
+            self.facts.prefetch_viewer(&viewer.aad, deadline)
+        );
+        let record = match resolution {
             Ok(Resolution::Record(record)) => record,
             Ok(Resolution::NotFound) => {
                 return (Answer::Text(cards::not_found(entity, &query)), "not_found")
@@ -146,7 +166,9 @@ impl Shows {
         deadline: Instant,
     ) -> (Bytes, &'static str) {
         let (entity, text) = match target {
-            Target::Record(record) => return self.refresh(viewer, place, record, deadline).await,
+            Target::Record(record) => {
+                return self.refresh(viewer, place, record, false, deadline).await
+            }
             Target::Query { entity, text } => (*entity, text),
         };
         let memo_key = format!(
@@ -154,9 +176,16 @@ impl Shows {
             viewer.aad.as_str(),
             entity.logical_name()
         );
+        let mut spent = false;
         let resolution = match self.found.get(&memo_key) {
             Some(found) => found,
             None => {
+                spent = true;
+                if !self.budget.spend(&self.store, &viewer.aad).await {
+                    return over_budget(CardAction::Show {
+                        target: target.clone(),
+                    });
+                }
                 let query = RecordQuery::Name(text.clone());
                 match resolve(&self.facts, viewer, entity, &query, deadline).await {
                     Ok(found) => {
@@ -172,7 +201,7 @@ impl Shows {
         };
         let answer = match resolution {
             Resolution::Record(record) => {
-                return self.refresh(viewer, place, &record, deadline).await
+                return self.refresh(viewer, place, &record, spent, deadline).await
             }
             Resolution::NotFound => Answer::Text(cards::not_found(entity, text)),
             Resolution::Choose(matches) => {
@@ -183,12 +212,14 @@ impl Shows {
     }
 
     /// A record's card for this viewer, as an invoke response body. Warm,
-    /// one MGET and a lookup.
+    /// one MGET and a lookup; cold, a cold look of the budget (unless this
+    /// look has `spent` one already).
     async fn refresh(
         &self,
         viewer: &Viewer,
         place: Place<'_>,
         record: &RecordRef,
+        spent: bool,
         deadline: Instant,
     ) -> (Bytes, &'static str) {
         let cached = self
@@ -207,6 +238,11 @@ impl Shows {
         });
         if let Some(body) = memo_key.as_ref().and_then(|key| self.drawn.get(key)) {
             return (body, "refresh");
+        }
+        if !spent && !cached.is_warm() && !self.budget.spend(&self.store, &viewer.aad).await {
+            return over_budget(CardAction::Refresh {
+                target: Target::Record(record.clone()),
+            });
         }
         let view = match self
             .facts
@@ -391,6 +427,12 @@ impl Shows {
         )
         .await;
     }
+}
+
+/// A cold look over budget: nothing was read; the person may try again.
+fn over_budget(retry: CardAction) -> (Bytes, &'static str) {
+    let card = cards::try_again(LOOKS_OVER_BUDGET, Some(&retry));
+    (InvokeResponse::card(card).to_bytes(), "rate_limited")
 }
 
 /// A read failed: nothing was changed. A refusal (403) is a setup problem

@@ -99,6 +99,28 @@ pub fn rate(aad: &AadObjectId, minute: u64) -> String {
 }
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 
+/// `budget:user:{aad}` and `budget:tenant` → a token bucket of cold work
+/// (refreshes and shows that must ask Dataverse or Graph), as
+/// `"{tokens}:{updated at, ms since the epoch}"`. Written by `store::budget`
+/// for `show`.
+pub fn person_budget(aad: &AadObjectId) -> String {
+    format!("budget:user:{}", aad.as_str())
+}
+pub const TENANT_BUDGET: &str = "budget:tenant";
+
+/// `flight:{what}` (SET NX PX): one replica reads `what` from Dataverse and
+/// Graph while the others wait for its cache write. Written by `store::flight`
+/// for `facts`.
+pub fn flight(what: &str) -> String {
+    format!("flight:{what}")
+}
+/// Longer than a read takes; a replica that dies holding it holds nobody up long.
+pub const FLIGHT_TTL: Duration = Duration::from_secs(5);
+/// How long a replica waits for another's cache write before reading itself…
+pub const FLIGHT_WAIT: Duration = Duration::from_secs(2);
+/// …looking this often.
+pub const FLIGHT_POLL: Duration = Duration::from_millis(20);
+
 /// `lock:join:{chat}:{aad}` (SET NX PX): one join of one person to one chat
 /// at a time, across replicas. Written by `join`.
 pub fn join_lock(chat: &ChatId, aad: &AadObjectId) -> String {
@@ -181,6 +203,9 @@ mod tests {
                 seen("activity-1"),
                 join_lock(&chat, &viewer),
                 AUDIT_STREAM.to_owned(),
+                person_budget(&viewer),
+                TENANT_BUDGET.to_owned(),
+                flight(&record_chats(&record)),
             ];
             let first = slot(&format!("{prefix}{}", refresh[0]));
             for key in refresh.iter().chain(&others) {

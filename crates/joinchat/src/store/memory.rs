@@ -75,6 +75,26 @@ impl MemoryStore {
         self.lock().values.remove(key);
     }
 
+    /// Reads `keys` and, when `update` says so, writes them back (each to
+    /// live `ttl`), all under one lock: the in-process form of a Lua script.
+    pub fn update_many<E>(
+        &self,
+        keys: &[String],
+        ttl: Duration,
+        update: impl FnOnce(&[Option<String>]) -> Result<Vec<String>, E>,
+    ) -> Result<(), E> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let stored: Vec<Option<String>> = keys
+            .iter()
+            .map(|key| inner.live(key, now).map(|(value, _)| value.clone()))
+            .collect();
+        for (key, value) in keys.iter().zip(update(&stored)?) {
+            inner.insert(key, value, now + ttl);
+        }
+        Ok(())
+    }
+
     pub fn delete_if_equals(&self, key: &str, value: &str) {
         let mut inner = self.lock();
         if matches!(inner.live(key, Instant::now()), Some((v, _)) if v == value) {

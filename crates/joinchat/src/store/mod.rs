@@ -6,12 +6,16 @@
 //! copy of anything that matters: losing it costs cache misses, not data.
 //! Keys are given without the prefix; each implementation adds its own.
 
+mod budget;
+mod flight;
 pub mod keys;
 mod memory;
 mod redis;
 
 use std::time::Duration;
 
+pub use self::budget::{Bucket, Spent};
+pub use self::flight::Flights;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 use crate::config::StoreConfig;

@@ -275,6 +275,30 @@ impl RedisStore {
         .await
     }
 
+    /// One token from each bucket, all or none (`budget::TAKE_SCRIPT`).
+    pub async fn take(
+        &self,
+        buckets: &[(String, super::Bucket)],
+        now_ms: u64,
+    ) -> StoreResult<Result<(), Duration>> {
+        let script = Script::new(super::budget::TAKE_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(now_ms);
+        for (key, bucket) in buckets {
+            invocation.key(self.key(key));
+            for arg in super::budget::script_args(*bucket) {
+                invocation.arg(arg);
+            }
+        }
+        let wait_ms: u64 = self
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        Ok(match wait_ms {
+            0 => Ok(()),
+            ms => Err(Duration::from_millis(ms)),
+        })
+    }
+
     pub async fn append_event(&self, stream: &str, fields: &[(&str, String)]) -> StoreResult<()> {
         let mut command = redis::cmd("XADD");
         command

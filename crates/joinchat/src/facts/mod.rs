@@ -9,8 +9,19 @@
 //! One chat Graph will not describe never hides the record's other chats: it
 //! is kept, marked unavailable with the reason, and the record is cached only
 //! briefly so the chat shows up again as soon as Graph answers.
+//!
+//! A miss costs as few round trips as the facts' dependencies allow: the
+//! switch, the viewer's access (systemuser, then RetrievePrincipalAccess)
+//! and the record's row with its chat associations are read side by side;
+//! Graph describes the chats (all at once) only once the viewer may read the
+//! record. Concurrent misses for the same facts share one read (`load`).
 
-use std::time::{Duration, Instant};
+mod load;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,23 +33,31 @@ use crate::{
     store::{keys, Store},
 };
 
+pub use self::load::{Fresh, RecordRows};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
     #[error("Dataverse: {0}")]
     Dataverse(#[from] DataverseError),
     #[error("Graph: {0}")]
     Graph(#[from] GraphError),
+    /// A read shared with concurrent callers (single flight) failed.
+    #[error("{0}")]
+    Shared(Arc<FactsError>),
 }
 
 impl FactsError {
     /// Graph or Dataverse refused the bot itself (403): the tenant has not
     /// granted it something, which an admin must fix. Not worth a retry.
     pub fn is_setup_problem(&self) -> bool {
-        matches!(
-            self,
-            FactsError::Graph(GraphError::Forbidden { .. })
-                | FactsError::Dataverse(DataverseError::Forbidden(_))
-        )
+        match self {
+            FactsError::Shared(inner) => inner.is_setup_problem(),
+            other => matches!(
+                other,
+                FactsError::Graph(GraphError::Forbidden { .. })
+                    | FactsError::Dataverse(DataverseError::Forbidden(_))
+            ),
+        }
     }
 }
 
@@ -104,6 +123,18 @@ impl Cached {
         }
     }
 
+    /// True when the view needs no Dataverse or Graph read: every fact is
+    /// cached (a missing roster is the connector's, not Dataverse's), or the
+    /// cached access already says the record is hidden.
+    pub fn is_warm(&self) -> bool {
+        let hidden = matches!(
+            self.values[1].as_deref().and_then(decode_access),
+            Some(None) | Some(Some(Access { read: false, .. }))
+        );
+        let settings = self.values[0].is_some();
+        settings && (hidden || (self.values[1].is_some() && self.values[2].is_some()))
+    }
+
     /// When every fact is cached: the raw values, which determine the view
     /// exactly (the key for memoising what is drawn from it).
     pub fn warm(&self) -> Option<String> {
@@ -121,6 +152,7 @@ pub struct Facts {
     store: Store,
     dataverse: DataverseClient,
     graph: GraphClient,
+    flights: Arc<load::InFlight>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +168,7 @@ impl Facts {
             store,
             dataverse,
             graph,
+            flights: Arc::default(),
         }
     }
 
@@ -189,7 +222,9 @@ impl Facts {
         Cached { values }
     }
 
-    /// A view from what the cache held, asking Dataverse and Graph for the rest.
+    /// A view from what the cache held, asking Dataverse and Graph for the
+    /// rest: the switch, the access and the record's rows side by side, then
+    /// Graph for the chats only if the viewer may read the record.
     pub async fn complete(
         &self,
         cached: Cached,
@@ -202,17 +237,40 @@ impl Facts {
             .get(3)
             .and_then(Option::as_deref)
             .and_then(|raw| serde_json::from_str::<Vec<String>>(raw).ok());
-        let settings = match values[0].as_deref().and_then(decode_settings) {
-            Some(settings) => settings,
-            None => self.load_settings(deadline).await?,
+        let cached_settings = values[0].as_deref().and_then(decode_settings);
+        let cached_access = values[1].as_deref().and_then(decode_access);
+        let cached_record = values[2]
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<RecordFacts>(raw).ok());
+        // Hidden by the cache already: the record is not read at all.
+        let hidden = matches!(
+            cached_access,
+            Some(None) | Some(Some(Access { read: false, .. }))
+        );
+        let settings = async {
+            match cached_settings {
+                Some(settings) => Ok(settings),
+                None => self.load_settings(deadline).await,
+            }
         };
+        let access = async {
+            match cached_access {
+                Some(access) => Ok(access),
+                None => self.load_access(viewer, record, deadline).await,
+            }
+        };
+        let rows = async {
+            match (&cached_record, hidden) {
+                (Some(_), _) | (None, true) => Ok(None),
+                (None, false) => self.record_rows(record, deadline).await.map(Some),
+            }
+        };
+        let (settings, access, rows) = tokio::join!(settings, access, rows);
+        let settings = settings?;
         let join_enabled = settings
             .iter()
             .any(|s| s.entity == record.entity && s.enabled);
-        let access = match values[1].as_deref().and_then(decode_access) {
-            Some(access) => access,
-            None => self.load_access(viewer, record, deadline).await?,
-        };
+        let access = access?;
         let Some(access) = access.filter(|a| a.read) else {
             return Ok(View {
                 access: access.unwrap_or_default(),
@@ -221,12 +279,11 @@ impl Facts {
                 roster,
             });
         };
-        let record_facts = match values[2]
-            .as_deref()
-            .and_then(|raw| serde_json::from_str::<RecordFacts>(raw).ok())
-        {
-            Some(facts) => Some(facts),
-            None => self.load_record(record, deadline).await?,
+        let record_facts = match (cached_record, rows?.flatten()) {
+            (Some(facts), _) => Some(facts),
+            (None, Some(rows)) => self.describe(record, rows, deadline).await?,
+            // The record does not exist.
+            (None, None) => None,
         };
         Ok(View {
             access,
@@ -234,6 +291,18 @@ impl Facts {
             record: record_facts,
             roster,
         })
+    }
+
+    /// Reads what a view of `record` will need for `viewer` ahead of time
+    /// (the switch and their systemuser), while something else — the name
+    /// search — is under way. Failures are left for the view to meet.
+    pub async fn prefetch_viewer(&self, viewer: &AadObjectId, deadline: Instant) {
+        let settings = async {
+            if !matches!(self.store.get(keys::SETTINGS).await, Ok(Some(_))) {
+                let _ = self.load_settings(deadline).await;
+            }
+        };
+        let _ = tokio::join!(settings, self.user(viewer, deadline));
     }
 
     /// Remembers a group conversation's roster for later refreshes.
@@ -278,22 +347,12 @@ impl Facts {
         aad: &AadObjectId,
         deadline: Instant,
     ) -> Result<Option<SystemUser>, FactsError> {
-        let key = keys::user(aad);
-        if let Ok(Some(raw)) = self.store.get(&key).await {
+        if let Ok(Some(raw)) = self.store.get(&keys::user(aad)).await {
             if let Ok(user) = serde_json::from_str::<SystemUser>(&raw) {
                 return Ok(Some(user));
             }
         }
-        let user = self.dataverse.user_by_aad(aad, deadline).await?;
-        if let Some(user) = &user {
-            self.write(
-                &key,
-                serde_json::to_string(user).unwrap_or_default(),
-                keys::USER_TTL,
-            )
-            .await;
-        }
-        Ok(user)
+        self.load_user(aad, deadline).await
     }
 
     /// The person's name as Dataverse knows it, else as Teams sent it.
@@ -332,135 +391,6 @@ impl Facts {
             keys::RECORD_TTL,
         )
         .await;
-    }
-
-    async fn load_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
-        let settings = self.dataverse.join_chat_settings(deadline).await?;
-        let cached: Vec<CachedSetting> = settings
-            .iter()
-            .map(|s| CachedSetting {
-                entity: s.entity,
-                row: s.row_id.clone(),
-                on: s.enabled,
-            })
-            .collect();
-        self.write(
-            keys::SETTINGS,
-            serde_json::to_string(&cached).unwrap_or_default(),
-            keys::SETTINGS_TTL,
-        )
-        .await;
-        Ok(settings)
-    }
-
-    /// `None`: the record does not exist (cached like "no access").
-    async fn load_access(
-        &self,
-        viewer: &AadObjectId,
-        record: &RecordRef,
-        deadline: Instant,
-    ) -> Result<Option<Access>, FactsError> {
-        let access = match self.user(viewer, deadline).await? {
-            Some(user) if !user.disabled => {
-                self.dataverse.access(&user.id, record, deadline).await?
-            }
-            // Unknown or disabled users see nothing.
-            _ => Some(Access::default()),
-        };
-        let encoded = match access {
-            None => "x",
-            Some(Access { write: true, .. }) => "rw",
-            Some(Access { read: true, .. }) => "r",
-            Some(_) => "-",
-        };
-        self.write(
-            &keys::access(viewer, record),
-            encoded.to_owned(),
-            keys::ACCESS_TTL,
-        )
-        .await;
-        Ok(access)
-    }
-
-    async fn load_record(
-        &self,
-        record: &RecordRef,
-        deadline: Instant,
-    ) -> Result<Option<RecordFacts>, FactsError> {
-        let Some(row) = self.dataverse.record(record, deadline).await? else {
-            return Ok(None);
-        };
-        let chat_ids = self.dataverse.connected_chats(record, deadline).await?;
-        let lookups = chat_ids.iter().map(|chat| async move {
-            self.load_chat(chat, deadline)
-                .await
-                .unwrap_or_else(|error| Some(unavailable_chat(chat, &error)))
-        });
-        let chats: Vec<ChatFacts> = futures::future::join_all(lookups)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let degraded = chats.iter().any(|chat| chat.unavailable.is_some());
-        let facts = RecordFacts {
-            name: row.name,
-            chats,
-        };
-        self.write(
-            &keys::record_chats(record),
-            serde_json::to_string(&facts).unwrap_or_default(),
-            if degraded {
-                keys::DEGRADED_RECORD_TTL
-            } else {
-                keys::RECORD_TTL
-            },
-        )
-        .await;
-        Ok(Some(facts))
-    }
-
-    async fn load_chat(
-        &self,
-        chat: &ChatId,
-        deadline: Instant,
-    ) -> Result<Option<ChatFacts>, FactsError> {
-        // Both answers are awaited, so neither call is cut off mid-flight.
-        let (details, members) = futures::join!(
-            self.graph.chat(chat, deadline),
-            self.graph.members(chat, deadline)
-        );
-        let (details, members) = (details?, members?);
-        // A connected chat Graph no longer knows (deleted) is not shown.
-        Ok(details.map(|details| ChatFacts {
-            id: chat.as_str().to_owned(),
-            topic: details.topic,
-            web_url: details.web_url,
-            members: members.into_iter().map(|m| m.aad).collect(),
-            unavailable: None,
-        }))
-    }
-
-    async fn write(&self, key: &str, value: String, ttl: Duration) {
-        if let Err(error) = self.store.set(key, &value, ttl).await {
-            tracing::warn!(%error, "cache write skipped");
-        }
-    }
-}
-
-/// A chat Graph would not describe, kept so the record's other chats still show.
-fn unavailable_chat(chat: &ChatId, error: &FactsError) -> ChatFacts {
-    let problem = if error.is_setup_problem() {
-        ChatProblem::NotSetUp
-    } else {
-        tracing::warn!(%error, chat.id = chat.as_str(), "a connected chat could not be read");
-        ChatProblem::Busy
-    };
-    ChatFacts {
-        id: chat.as_str().to_owned(),
-        topic: String::new(),
-        web_url: None,
-        members: Vec::new(),
-        unavailable: Some(problem),
     }
 }
 

@@ -1,15 +1,24 @@
 //! The join use case: re-check everything on the server, take a per-(chat,
 //! user) lock, add the seller to the chat through Graph with the entire
-//! history, tell the chat, audit, and answer the click with the card that
-//! shows what happened.
+//! history, audit, answer the click with the card that shows what happened,
+//! and then tell the chat (`notice`).
 //!
 //! Card data is never trusted: the chat must be connected to the record *now*,
 //! the record type enabled *now* and the caller able to write the record *now*
-//! (fresh Dataverse reads). Refusals make no Graph call at all. "Already a
-//! member" is success.
+//! (fresh Dataverse reads, side by side). Refusals make no Graph call at all.
+//! "Already a member" is success.
+//!
+//! Round trips, cold: the re-check (the systemuser, then its rights, while
+//! the switch, the record and its chat associations are read alongside), the
+//! membership (with the record's chats described for the card, if they are
+//! not cached), the add. The card is then drawn from the cache, and the
+//! notice goes out after the answer.
+
+mod notice;
 
 use std::time::{Duration, Instant};
 
+pub use self::notice::Followups;
 use crate::{
     actions::{CardAction, NamedPeople},
     admin::Notifier,
@@ -18,30 +27,26 @@ use crate::{
     clients::graph::{AddOutcome, GraphError},
     context::{Place, Viewer},
     domain::{AadObjectId, ChatId, RecordRef},
-    facts::{Facts, FactsError},
+    facts::{Facts, FactsError, RecordRows},
     policy::{self, Decision},
     show::{Marks, Shows},
     store::{keys, Store},
-    teams::{InvokeResponse, OutboundActivity},
+    teams::InvokeResponse,
 };
 
 /// Who wants to join what, as re-derived from the invoke.
 struct JoinRequest<'a> {
     pub user: &'a AadObjectId,
-    /// Shown in the joined notice; from Dataverse when known.
-    pub user_name: &'a str,
     pub chat: &'a ChatId,
     pub record: &'a RecordRef,
-    /// The Connector to post the notice through (the verified activity's).
-    pub service_url: &'a str,
     /// A user id the card data carried that is not the caller's.
     pub tampered_user: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
-    /// Added now. `notice_posted` is false when the bot could not post in the chat.
-    Joined { notice_posted: bool },
+    /// Added now; the notice follows.
+    Joined,
     /// Was (or became, through a concurrent click) a member already.
     AlreadyMember,
     /// The policy says no: the decision carries the cause.
@@ -66,7 +71,7 @@ impl JoinOutcome {
     /// The outcome label of the activity (metrics, logs).
     fn label(&self) -> &'static str {
         match self {
-            JoinOutcome::Joined { .. } => "joined",
+            JoinOutcome::Joined => "joined",
             JoinOutcome::AlreadyMember => "member",
             JoinOutcome::Refused(_) | JoinOutcome::NotConnected | JoinOutcome::NotYours => {
                 "refused"
@@ -79,12 +84,7 @@ impl JoinOutcome {
 
     fn audit(&self) -> (&'static str, &'static str) {
         match self {
-            JoinOutcome::Joined {
-                notice_posted: true,
-            } => ("joined", ""),
-            JoinOutcome::Joined {
-                notice_posted: false,
-            } => ("joined", "notice_not_posted"),
+            JoinOutcome::Joined => ("joined", ""),
             JoinOutcome::AlreadyMember => ("member", ""),
             JoinOutcome::Refused(Decision::Locked {
                 type_disabled: true,
@@ -112,10 +112,23 @@ pub struct Joiner {
     pub store: Store,
     pub notifier: Notifier,
     pub shows: Shows,
+    /// Notices on their way.
+    pub followups: Followups,
+    /// The time a notice may take, from the join's answer.
+    pub notice_budget: Duration,
+}
+
+/// What the re-check found, for what follows a positive verdict.
+struct Checked {
+    /// The caller's name as Dataverse knows it.
+    name: Option<String>,
+    /// The record's row and chats (to draw the card).
+    rows: RecordRows,
 }
 
 impl Joiner {
-    /// A click on **Join**: the join, then the card that answers the click.
+    /// A click on **Join**: the join, then the card that answers the click;
+    /// the notice into the chat follows the answer.
     pub async fn click(
         &self,
         viewer: &Viewer,
@@ -125,20 +138,32 @@ impl Joiner {
         named: &NamedPeople,
         deadline: Instant,
     ) -> (InvokeResponse, &'static str) {
-        let name = self.facts.display_name(viewer, deadline).await;
         let request = JoinRequest {
             user: &viewer.aad,
-            user_name: &name,
             chat,
             record,
-            service_url: place.service_url,
             tampered_user: named.other_than(&[viewer.aad.as_str(), &viewer.mri]),
         };
-        let outcome = self.join(&request, deadline).await;
+        let (outcome, name) = self.join(&request, deadline).await;
         let label = outcome.label();
+        let joined = outcome == JoinOutcome::Joined;
         let answer = self
             .answer(viewer, place, chat, record, outcome, deadline)
             .await;
+        if joined {
+            let notice = notice::Notice {
+                chat: chat.clone(),
+                record: record.clone(),
+                user: viewer.aad.clone(),
+                user_name: name
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| viewer.name.clone()),
+                service_url: place.service_url.to_owned(),
+            };
+            let (notifier, store) = (self.notifier.clone(), self.store.clone());
+            self.followups
+                .spawn(notice::post(notifier, store, notice, self.notice_budget));
+        }
         (answer, label)
     }
 
@@ -160,14 +185,9 @@ impl Joiner {
             };
             cards::try_again(text::BUSY, Some(&again))
         };
-        let (notice, just_joined) = match &outcome {
-            JoinOutcome::Joined {
-                notice_posted: true,
-            } => (None, Some(chat)),
-            JoinOutcome::Joined {
-                notice_posted: false,
-            } => (Some(text::NOTICE_SKIPPED), Some(chat)),
-            JoinOutcome::AlreadyMember => (None, None),
+        let just_joined = match &outcome {
+            JoinOutcome::Joined => Some(chat),
+            JoinOutcome::AlreadyMember => None,
             JoinOutcome::Hidden => {
                 return InvokeResponse::card(cards::text_card(&cards::not_found(
                     record.entity,
@@ -204,7 +224,7 @@ impl Joiner {
         };
         let marks = Marks {
             just_joined,
-            notice,
+            notice: None,
         };
         match self
             .shows
@@ -219,8 +239,13 @@ impl Joiner {
         }
     }
 
-    async fn join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
-        let outcome = self.decide_and_join(request, deadline).await;
+    /// The join and its audit event; the caller's name when it was read.
+    async fn join(
+        &self,
+        request: &JoinRequest<'_>,
+        deadline: Instant,
+    ) -> (JoinOutcome, Option<String>) {
+        let (outcome, name) = self.decide_and_join(request, deadline).await;
         let (result, reason) = outcome.audit();
         audit::record(
             &self.store,
@@ -235,23 +260,28 @@ impl Joiner {
             },
         )
         .await;
-        outcome
+        (outcome, name)
     }
 
-    async fn decide_and_join(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
+    async fn decide_and_join(
+        &self,
+        request: &JoinRequest<'_>,
+        deadline: Instant,
+    ) -> (JoinOutcome, Option<String>) {
         // Fresh facts from Dataverse only: no Graph call before the verdict.
-        match self.check(request, deadline).await {
+        let checked = match self.check(request, deadline).await {
             // A card naming someone else is refused even where the caller
             // could join: it was not drawn for them (or was forged).
-            Ok(Ok(())) if request.tampered_user => return JoinOutcome::NotYours,
-            Ok(Ok(())) => {}
-            Ok(Err(refusal)) => return refusal,
-            Err(error) if error.is_setup_problem() => return JoinOutcome::NotSetUp,
+            Ok(Ok(_)) if request.tampered_user => return (JoinOutcome::NotYours, None),
+            Ok(Ok(checked)) => checked,
+            Ok(Err(refusal)) => return (refusal, None),
+            Err(error) if error.is_setup_problem() => return (JoinOutcome::NotSetUp, None),
             Err(error) => {
                 tracing::warn!(%error, "join re-check failed");
-                return JoinOutcome::TryAgain;
+                return (JoinOutcome::TryAgain, None);
             }
-        }
+        };
+        let Checked { name, rows } = checked;
 
         let lock_key = keys::join_lock(request.chat, request.user);
         let lock_token = uuid::Uuid::new_v4().to_string();
@@ -265,10 +295,11 @@ impl Joiner {
                 // Someone (a double click, another replica) is joining this
                 // user to this chat right now: wait for them, then report.
                 self.wait_for_release(&lock_key, deadline).await;
-                return match self.is_member(request, deadline).await {
+                let outcome = match self.is_member(request, deadline).await {
                     Ok(true) => JoinOutcome::AlreadyMember,
                     Ok(false) | Err(_) => JoinOutcome::TryAgain,
                 };
+                return (outcome, name);
             }
             Err(error) => {
                 // No lock without the store; the membership check below still
@@ -278,13 +309,13 @@ impl Joiner {
                 false
             }
         };
-        let outcome = self.add(request, deadline).await;
+        let outcome = self.add(request, rows, deadline).await;
         if locked {
             if let Err(error) = self.store.delete_if_equals(&lock_key, &lock_token).await {
                 tracing::warn!(%error, "join lock not released; it expires by itself");
             }
         }
-        outcome
+        (outcome, name)
     }
 
     /// The server-side re-check. `Ok(Err(_))` is a refusal.
@@ -292,31 +323,24 @@ impl Joiner {
         &self,
         request: &JoinRequest<'_>,
         deadline: Instant,
-    ) -> Result<Result<(), JoinOutcome>, FactsError> {
-        let dataverse = self.facts.dataverse();
+    ) -> Result<Result<Checked, JoinOutcome>, FactsError> {
         // Fresh, every one of them, and read side by side: the switch, the
         // caller's rights on the record (a user disabled a minute ago is
-        // refused), and the chats connected to it.
-        let rights = async {
-            match dataverse.user_by_aad(request.user, deadline).await? {
-                Some(user) if !user.disabled => {
-                    dataverse.access(&user.id, request.record, deadline).await
-                }
-                _ => Ok(None),
-            }
-        };
-        let (settings, access, connected) = futures::try_join!(
-            dataverse.join_chat_settings(deadline),
-            rights,
-            dataverse.connected_chats(request.record, deadline),
-        )?;
-        let join_enabled = settings
+        // refused), the record and the chats connected to it.
+        let fresh = self
+            .facts
+            .fresh(request.user, request.record, deadline)
+            .await?;
+        let join_enabled = fresh
+            .settings
             .iter()
             .any(|s| s.entity == request.record.entity && s.enabled);
-        let Some(access) = access.filter(|access| access.read) else {
+        let name = fresh.user.as_ref().map(|user| user.name.clone());
+        let (Some(access), Some(rows)) = (fresh.access.filter(|access| access.read), fresh.rows)
+        else {
             return Ok(Err(JoinOutcome::Hidden));
         };
-        if !connected.contains(request.chat) {
+        if !rows.chats.contains(request.chat) {
             return Ok(Err(JoinOutcome::NotConnected));
         }
         let facts = policy::Situation {
@@ -327,14 +351,24 @@ impl Joiner {
             is_member: false,
         };
         match policy::decide(facts) {
-            Decision::Joinable => Ok(Ok(())),
+            Decision::Joinable => Ok(Ok(Checked { name, rows })),
             other => Ok(Err(JoinOutcome::Refused(other))),
         }
     }
 
-    async fn add(&self, request: &JoinRequest<'_>, deadline: Instant) -> JoinOutcome {
+    async fn add(
+        &self,
+        request: &JoinRequest<'_>,
+        rows: RecordRows,
+        deadline: Instant,
+    ) -> JoinOutcome {
         let graph = self.facts.graph();
-        match self.is_member(request, deadline).await {
+        // The membership, and meanwhile the record's chats for the card.
+        let (member, ()) = tokio::join!(
+            self.is_member(request, deadline),
+            self.facts.warm_record(request.record, rows, deadline)
+        );
+        match member {
             Ok(true) => {
                 self.facts
                     .note_member(request.record, request.chat, request.user)
@@ -366,8 +400,7 @@ impl Joiner {
         self.facts
             .note_member(request.record, request.chat, request.user)
             .await;
-        let notice_posted = self.post_notice(request, deadline).await;
-        JoinOutcome::Joined { notice_posted }
+        JoinOutcome::Joined
     }
 
     async fn is_member(
@@ -398,19 +431,5 @@ impl Joiner {
                 _ => return,
             }
         }
-    }
-
-    /// "Name joined the chat", posted into the chat (the bot installs itself
-    /// there first when it is missing and may).
-    async fn post_notice(&self, request: &JoinRequest<'_>, deadline: Instant) -> bool {
-        let notice = OutboundActivity::text(cards::joined_notice_text(request.user_name));
-        let posted = self
-            .notifier
-            .post_in_chat(request.chat, request.service_url, &notice, deadline)
-            .await;
-        if posted.is_none() {
-            tracing::info!(chat.id = request.chat.as_str(), "joined notice not posted");
-        }
-        posted.is_some()
     }
 }
