@@ -41,6 +41,22 @@ async fn wait_for_message(app: &TestApp, chat: &str, needle: &str) -> Value {
     );
 }
 
+/// The audit event of the joined notice (posted after the join's answer).
+async fn wait_for_notice_outcome(app: &TestApp, chat: &str) -> String {
+    for _ in 0..50 {
+        let events = app.audit().await;
+        let notice = events.iter().find(|e| {
+            e.get("action").map(String::as_str) == Some("notice")
+                && e.get("chat").map(String::as_str) == Some(chat)
+        });
+        if let Some(event) = notice {
+            return event["outcome"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no notice audited for {chat}: {:?}", app.audit().await);
+}
+
 async fn a_writer_joins_with_the_entire_history(store: StoreKind) {
     let app = spawn_app(store).await;
     let card = the_card(&app, "alex", EXPANSION).await;
@@ -404,7 +420,11 @@ async fn without_the_bot_in_the_chat_the_join_stands_and_the_card_says_no_notice
     let answer = app.invoke("alex", "join", &data).await;
     let shown = words(&answer["body"]["value"]);
     assert!(shown.contains("You joined"), "{shown}");
-    assert!(shown.contains("isn't installed"), "says so: {shown}");
+    // The notice follows the answer; it could not be posted, which is audited.
+    assert_eq!(
+        wait_for_notice_outcome(&app, SITE_VISITS).await,
+        "not_posted"
+    );
     let chat = app.chat(SITE_VISITS).await;
     assert!(chat["members"].to_string().contains("\"alex\""));
     assert!(chat["messages"]
@@ -430,6 +450,7 @@ async fn with_a_teams_app_id_the_bot_installs_itself_to_post_the_notice() {
         .invoke("alex", "join", &join_data(&card, SITE_VISITS).unwrap())
         .await;
     assert!(words(&answer["body"]["value"]).contains("You joined"));
+    wait_for_message(&app, SITE_VISITS, "Alex Wu joined the chat").await;
     let installs: Vec<Value> = app
         .calls_to("graph")
         .await
@@ -437,7 +458,7 @@ async fn with_a_teams_app_id_the_bot_installs_itself_to_post_the_notice() {
         .filter(|c| c["path"] == format!("/v1.0/chats/{SITE_VISITS}/installedApps"))
         .collect();
     assert_eq!(installs.len(), 1, "{installs:?}");
-    wait_for_message(&app, SITE_VISITS, "Alex Wu joined the chat").await;
+    assert_eq!(wait_for_notice_outcome(&app, SITE_VISITS).await, "posted");
 }
 
 #[tokio::test]
@@ -449,9 +470,10 @@ async fn when_installing_is_not_permitted_the_join_stands_without_a_notice() {
         .invoke("alex", "join", &join_data(&card, SITE_VISITS).unwrap())
         .await;
     let shown = words(&answer["body"]["value"]);
-    assert!(
-        shown.contains("You joined") && shown.contains("isn't installed"),
-        "{shown}"
+    assert!(shown.contains("You joined"), "{shown}");
+    assert_eq!(
+        wait_for_notice_outcome(&app, SITE_VISITS).await,
+        "not_posted"
     );
     assert_eq!(app.graph_adds().await.len(), 1);
 }

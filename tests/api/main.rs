@@ -6,6 +6,7 @@ mod card_schema;
 mod cards;
 mod cli;
 mod cluster;
+mod cold;
 mod doctor;
 mod front_door;
 mod group_chat;

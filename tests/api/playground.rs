@@ -231,11 +231,19 @@ async fn a_playground_join_adds_the_member_in_graph_and_posts_the_notice_to_the_
         Some(json!("0001-01-01T00:00:00Z")),
         "{chat}"
     );
-    let notice = connector
-        .received()
-        .into_iter()
-        .find(|r| r.path.contains("19:contoso-coffee-expansion@thread.v2"))
-        .expect("the joined notice went to the Playground, which hosts the chat");
+    // The notice follows the join's answer.
+    let mut notice = None;
+    for _ in 0..50 {
+        notice = connector
+            .received()
+            .into_iter()
+            .find(|r| r.path.contains("19:contoso-coffee-expansion@thread.v2"));
+        if notice.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let notice = notice.expect("the joined notice went to the Playground, which hosts the chat");
     assert_eq!(notice.authorization, None);
     assert!(notice.body["text"]
         .as_str()

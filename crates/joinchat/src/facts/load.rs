@@ -11,7 +11,8 @@
 use std::{sync::Arc, time::Instant};
 
 use super::{
-    decode_settings, CachedSetting, ChatFacts, ChatProblem, Facts, FactsError, RecordFacts,
+    decode_access, decode_settings, CachedSetting, ChatFacts, ChatProblem, Facts, FactsError,
+    RecordFacts,
 };
 use crate::{
     clients::dataverse::{Access, JoinChatSetting, RecordRow, SystemUser},
@@ -27,7 +28,7 @@ pub(super) struct InFlight {
     settings: Flights<Flown<Vec<JoinChatSetting>>>,
     users: Flights<Flown<Option<SystemUser>>>,
     access: Flights<Flown<Option<Access>>>,
-    rows: Flights<Flown<Option<RecordRows>>>,
+    rows: Flights<Flown<Rows>>,
     records: Flights<Flown<Option<RecordFacts>>>,
 }
 
@@ -37,6 +38,17 @@ pub(super) struct InFlight {
 pub struct RecordRows {
     pub row: RecordRow,
     pub chats: Vec<ChatId>,
+}
+
+/// What a record's first read found.
+#[derive(Debug, Clone)]
+pub(super) enum Rows {
+    /// Cached meanwhile, chats described (by a flight that just ended).
+    Described(RecordFacts),
+    /// Read from Dataverse; Graph has yet to describe the chats.
+    Read(RecordRows),
+    /// The record does not exist.
+    Missing,
 }
 
 /// The join's re-check, read fresh.
@@ -65,6 +77,13 @@ impl Facts {
             self.flights
                 .settings
                 .run(keys::SETTINGS, || async move {
+                    // A flight that ended just before this one began has
+                    // cached what this caller missed.
+                    if let Ok(Some(raw)) = this.store.get(keys::SETTINGS).await {
+                        if let Some(settings) = decode_settings(&raw) {
+                            return Ok(settings);
+                        }
+                    }
                     this.read_settings(deadline).await.map_err(Arc::new)
                 })
                 .await,
@@ -81,6 +100,11 @@ impl Facts {
             self.flights
                 .users
                 .run(&keys::user(aad), || async move {
+                    if let Ok(Some(raw)) = this.store.get(&keys::user(&owned)).await {
+                        if let Ok(user) = serde_json::from_str::<SystemUser>(&raw) {
+                            return Ok(Some(user));
+                        }
+                    }
                     this.read_user(&owned, deadline).await.map_err(Arc::new)
                 })
                 .await,
@@ -100,6 +124,12 @@ impl Facts {
             self.flights
                 .access
                 .run(&key, || async move {
+                    let key = keys::access(&viewer, &record);
+                    if let Ok(Some(raw)) = this.store.get(&key).await {
+                        if let Some(access) = decode_access(&raw) {
+                            return Ok(access);
+                        }
+                    }
                     let read = async {
                         Ok::<_, FactsError>(match this.user(&viewer, deadline).await? {
                             Some(user) if !user.disabled => {
@@ -122,13 +152,21 @@ impl Facts {
         &self,
         record: &RecordRef,
         deadline: Instant,
-    ) -> Result<Option<RecordRows>, FactsError> {
+    ) -> Result<Rows, FactsError> {
         let (this, owned) = (self.clone(), record.clone());
         shared(
             self.flights
                 .rows
                 .run(&keys::record_chats(record), || async move {
-                    this.read_rows(&owned, deadline).await.map_err(Arc::new)
+                    if let Some(facts) = this.cached_record(&owned).await {
+                        return Ok(Rows::Described(facts));
+                    }
+                    Ok(
+                        match this.read_rows(&owned, deadline).await.map_err(Arc::new)? {
+                            Some(rows) => Rows::Read(rows),
+                            None => Rows::Missing,
+                        },
+                    )
                 })
                 .await,
         )
@@ -157,7 +195,11 @@ impl Facts {
                     }
                     return Ok(Some(this.describe_now(&owned, rows, deadline).await));
                 };
-                let facts = this.describe_now(&owned, rows, deadline).await;
+                // Another replica may have led, and written, just before.
+                let facts = match this.cached_record(&owned).await {
+                    Some(facts) => facts,
+                    None => this.describe_now(&owned, rows, deadline).await,
+                };
                 this.store.end_lead(&key, &lead).await;
                 Ok(Some(facts))
             })

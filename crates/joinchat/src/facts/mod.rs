@@ -260,9 +260,10 @@ impl Facts {
             }
         };
         let rows = async {
-            match (&cached_record, hidden) {
-                (Some(_), _) | (None, true) => Ok(None),
-                (None, false) => self.record_rows(record, deadline).await.map(Some),
+            match (cached_record, hidden) {
+                (Some(facts), _) => Ok(load::Rows::Described(facts)),
+                (None, true) => Ok(load::Rows::Missing),
+                (None, false) => self.record_rows(record, deadline).await,
             }
         };
         let (settings, access, rows) = tokio::join!(settings, access, rows);
@@ -279,11 +280,10 @@ impl Facts {
                 roster,
             });
         };
-        let record_facts = match (cached_record, rows?.flatten()) {
-            (Some(facts), _) => Some(facts),
-            (None, Some(rows)) => self.describe(record, rows, deadline).await?,
-            // The record does not exist.
-            (None, None) => None,
+        let record_facts = match rows? {
+            load::Rows::Described(facts) => Some(facts),
+            load::Rows::Read(rows) => self.describe(record, rows, deadline).await?,
+            load::Rows::Missing => None,
         };
         Ok(View {
             access,

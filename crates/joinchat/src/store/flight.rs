@@ -115,13 +115,17 @@ impl Store {
         }
     }
 
-    /// Waits for another replica's cache write of `key`: the value once it
-    /// is there, `None` after `wait` (then the caller reads for itself).
+    /// Waits for the cache write of `key` by the replica leading its read:
+    /// the value once it is there; `None` when the lead ended without it or
+    /// after `wait` (then the caller reads for itself).
     pub async fn wait_for(&self, key: &str, wait: Duration) -> Option<String> {
         let until = tokio::time::Instant::now() + wait;
+        let names = [key.to_owned(), keys::flight(key)];
         loop {
-            if let Ok(Some(value)) = self.get(key).await {
-                return Some(value);
+            match self.get_many(&names).await.as_deref() {
+                Ok([Some(value), _]) => return Some(value.clone()),
+                Ok([None, None]) | Err(_) => return None,
+                _ => {}
             }
             if tokio::time::Instant::now() + keys::FLIGHT_POLL > until {
                 return None;
