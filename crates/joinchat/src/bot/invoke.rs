@@ -1,7 +1,8 @@
 //! Invokes: an `adaptiveCard/action` is parsed once into a [`CardAction`]
 //! (its verb and typed data) and routed to the use case that owns it.
 //! Looks (refresh, show) change nothing and skip dedupe and the per-person
-//! limit; every other action is deduped by activity id and limited.
+//! limit (a cold one spends the cold-look budget instead, in `show`); every
+//! other action is deduped by activity id and limited.
 
 use super::{limited, place, viewer, Bot, Reply};
 use crate::{
