@@ -22,7 +22,7 @@ use crate::{
     policy::{self, Decision},
     show::{Marks, Shows},
     store::{keys, Store},
-    teams::{InvokeResponse, OutboundActivity},
+    teams::InvokeResponse,
 };
 
 /// Who wants to join what, as re-derived from the invoke.
@@ -57,6 +57,9 @@ pub enum JoinOutcome {
     TryAgain,
     /// Graph refused to add the member (a blocked roster, a chat it won't change).
     GraphRefused,
+    /// Graph failed during the add (throttled, down, or an answer lost and
+    /// the members unreadable), by kind: nothing is known to have changed.
+    GraphFailed(&'static str),
     /// Graph or Dataverse refused the bot itself (403): it lacks a
     /// permission; nothing was changed and an admin must fix it.
     NotSetUp,
@@ -72,7 +75,9 @@ impl JoinOutcome {
                 "refused"
             }
             JoinOutcome::Hidden => "hidden",
-            JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
+            JoinOutcome::TryAgain | JoinOutcome::GraphRefused | JoinOutcome::GraphFailed(_) => {
+                "failed"
+            }
             JoinOutcome::NotSetUp => "not_set_up",
         }
     }
@@ -101,6 +106,7 @@ impl JoinOutcome {
             JoinOutcome::NotYours => ("refused", "tampered_user"),
             JoinOutcome::TryAgain => ("failed", "dependency_unavailable"),
             JoinOutcome::GraphRefused => ("failed", "graph_refused"),
+            JoinOutcome::GraphFailed(_) => ("failed", "graph_failed"),
             JoinOutcome::NotSetUp => ("failed", "not_set_up"),
         }
     }
@@ -174,7 +180,9 @@ impl Joiner {
                     record.id.as_str(),
                 )))
             }
-            JoinOutcome::TryAgain => return InvokeResponse::card(retry()),
+            JoinOutcome::TryAgain | JoinOutcome::GraphFailed(_) => {
+                return InvokeResponse::card(retry())
+            }
             JoinOutcome::GraphRefused => {
                 return InvokeResponse::card(cards::try_again(text::GRAPH_REFUSED, None));
             }
@@ -232,6 +240,10 @@ impl Joiner {
                 chat: Some(request.chat.as_str()),
                 outcome: result,
                 reason,
+                failure: match &outcome {
+                    JoinOutcome::GraphFailed(kind) => Some(kind),
+                    _ => None,
+                },
             },
         )
         .await;
@@ -354,7 +366,7 @@ impl Joiner {
             Ok(AddOutcome::Added) => {}
             Err(GraphError::Call(error)) => {
                 tracing::warn!(%error, "Graph add failed");
-                return JoinOutcome::TryAgain;
+                return JoinOutcome::GraphFailed(error.kind());
             }
             // Logged and counted by the Graph client.
             Err(GraphError::Forbidden { .. }) => return JoinOutcome::NotSetUp,
@@ -381,7 +393,7 @@ impl Joiner {
                 .any(|m| m.aad.eq_ignore_ascii_case(request.user.as_str()))),
             Err(GraphError::Call(error)) => {
                 tracing::warn!(%error, "Graph members unavailable");
-                Err(JoinOutcome::TryAgain)
+                Err(JoinOutcome::GraphFailed(error.kind()))
             }
             Err(GraphError::Forbidden { .. }) => Err(JoinOutcome::NotSetUp),
             Err(error) => {
@@ -402,15 +414,21 @@ impl Joiner {
 
     /// "Name joined the chat", posted into the chat (the bot installs itself
     /// there first when it is missing and may).
+    /// A notice that may have arrived counts as posted: it is never sent twice.
     async fn post_notice(&self, request: &JoinRequest<'_>, deadline: Instant) -> bool {
-        let notice = OutboundActivity::text(cards::joined_notice_text(request.user_name));
         let posted = self
             .notifier
-            .post_in_chat(request.chat, request.service_url, &notice, deadline)
+            .joined_notice(
+                request.user,
+                request.user_name,
+                request.chat,
+                request.service_url,
+                deadline,
+            )
             .await;
-        if posted.is_none() {
+        if !posted.reached() {
             tracing::info!(chat.id = request.chat.as_str(), "joined notice not posted");
         }
-        posted.is_some()
+        posted.reached()
     }
 }
