@@ -2,6 +2,7 @@
 //! bot and its cloud, `sandbox_helpers` for the cloud alone).
 
 mod admin;
+mod audit;
 mod card_schema;
 mod cards;
 mod cli;
@@ -12,6 +13,7 @@ mod front_door;
 mod group_chat;
 mod join;
 mod keys;
+mod no_repeat;
 mod observability;
 mod package;
 mod permissions_agree;

@@ -189,3 +189,25 @@ fn metric_names_in(value: &Value, names: &mut BTreeSet<String>) {
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn a_made_up_activity_type_is_counted_as_other() {
+    let app = spawn_app(StoreKind::Memory).await;
+    let made_up = "madeUpTypeNumber7d1f";
+    let mut activity = app.message("help");
+    activity["type"] = json!(made_up);
+    let response = app.post_activity(&activity, Some(&app.token())).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics.contains(made_up),
+        "a caller's word is no label value"
+    );
+    let counted = metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("joinchat_activity_outcomes_total{") && line.contains("kind=\"other\"")
+        })
+        .unwrap_or_else(|| panic!("no kind=\"other\" sample in\n{metrics}"));
+    assert!(counted.ends_with(" 1"), "{counted}");
+}

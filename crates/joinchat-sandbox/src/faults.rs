@@ -6,6 +6,12 @@
 //! (a 429 then a 503 happen in that order); a new fault replaces a service's
 //! fault that had no count. The error bodies are each service's own shape, so the
 //! bot sees what Microsoft would send. Faults never touch the control API.
+//!
+//! A fault with `"commit": true` lets the request take effect (the member is
+//! added, the message posted, the row written) and still answers with the
+//! fault's status and body: a service that committed and whose answer was then
+//! lost. It needs a status (a committed request with nothing wrong with its
+//! answer is no fault).
 
 use std::time::Duration;
 
@@ -25,6 +31,9 @@ pub(crate) struct FaultRequest {
     pub retry_after: Option<u64>,
     pub count: Option<u32>,
     pub latency_ms: Option<u64>,
+    /// The request takes effect before the fault's answer replaces the real one.
+    #[serde(default)]
+    pub commit: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +44,7 @@ pub(crate) struct Fault {
     /// `None`: until cleared.
     pub remaining: Option<u32>,
     pub latency: Duration,
+    pub commit: bool,
 }
 
 /// What a fault does to one request.
@@ -43,6 +53,8 @@ pub(crate) struct Effect {
     pub status: Option<StatusCode>,
     pub retry_after: Option<u64>,
     pub latency: Duration,
+    /// Serve the request, then answer with `status` anyway.
+    pub commit: bool,
 }
 
 impl FaultRequest {
@@ -61,12 +73,19 @@ impl FaultRequest {
         if status.is_none() && self.latency_ms.unwrap_or(0) == 0 {
             return Err("a fault needs a status, a latency_ms, or both".to_owned());
         }
+        if self.commit && status.is_none() {
+            return Err(
+                "a fault that commits needs a status: the answer that replaces the real one"
+                    .to_owned(),
+            );
+        }
         Ok(Fault {
             service: self.service,
             status,
             retry_after: self.retry_after,
             remaining: self.count,
             latency: Duration::from_millis(self.latency_ms.unwrap_or(0)),
+            commit: self.commit,
         })
     }
 }
@@ -86,6 +105,7 @@ impl State {
             status: fault.status,
             retry_after: fault.retry_after,
             latency: fault.latency,
+            commit: fault.commit,
         };
         if let Some(remaining) = &mut fault.remaining {
             *remaining = remaining.saturating_sub(1);
@@ -163,4 +183,58 @@ pub(crate) fn response(
         }
     };
     builder.json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(status: Option<u16>, latency_ms: Option<u64>, commit: bool) -> FaultRequest {
+        FaultRequest {
+            service: Service::Graph,
+            status,
+            retry_after: None,
+            count: Some(1),
+            latency_ms,
+            commit,
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn a_fault_is_accepted_exactly_when_it_says_what_goes_wrong() {
+        let table = [
+            // status     latency    commit  accepted
+            (Some(503),  None,      false,  true),
+            (Some(503),  None,      true,   true),
+            (Some(429),  Some(50),  true,   true),
+            (None,       Some(50),  false,  true),
+            // Committing with nothing wrong with the answer is no fault.
+            (None,       Some(50),  true,   false),
+            (None,       None,      true,   false),
+            (None,       None,      false,  false),
+            (Some(200),  None,      true,   false),
+        ];
+        for (status, latency_ms, commit, accepted) in table {
+            let fault = request(status, latency_ms, commit).into_fault();
+            assert_eq!(fault.is_ok(), accepted, "{status:?} {latency_ms:?} {commit}: {fault:?}");
+            if let Ok(fault) = fault {
+                assert_eq!(fault.commit, commit);
+            }
+        }
+    }
+
+    #[test]
+    fn a_committing_fault_says_so_to_the_request_it_meets() {
+        let world = crate::World::demo();
+        let mut state = State::new(&world, String::new());
+        state.set_fault(request(Some(503), None, true).into_fault().unwrap());
+        let effect = state.take_fault(Service::Graph).expect("the fault applies");
+        assert!(effect.commit);
+        assert_eq!(effect.status, Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(
+            state.take_fault(Service::Graph).is_none(),
+            "count 1 is spent"
+        );
+    }
 }

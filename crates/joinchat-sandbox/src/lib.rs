@@ -315,9 +315,18 @@ async fn log_and_fault(
             tokio::time::sleep(effect.latency).await;
         }
     }
-    let response = match effect.and_then(|effect| effect.status.map(|s| (s, effect.retry_after))) {
-        Some((status, retry_after)) => {
-            req.into_response(faults::response(service, status, retry_after))
+    let response = match effect.and_then(|effect| effect.status.map(|s| (s, effect))) {
+        // The service does the work, and its answer is lost on the way back.
+        Some((status, effect)) if effect.commit => {
+            let served = next.call(req).await?;
+            let (request, _lost) = served.into_parts();
+            ServiceResponse::new(
+                request,
+                faults::response(service, status, effect.retry_after),
+            )
+        }
+        Some((status, effect)) => {
+            req.into_response(faults::response(service, status, effect.retry_after))
         }
         None => next.call(req).await?.map_into_boxed_body(),
     };

@@ -36,7 +36,7 @@ impl AdminDesk {
                 .notifier
                 .post_in_chat(chat, service_url, &card, deadline)
                 .await
-                .is_some()
+                .reached()
             {
                 audit::record(&self.store, audit("asked", "admin_chat")).await;
                 return Ok(Answer::Card(cards::request_sent(

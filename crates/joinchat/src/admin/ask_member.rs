@@ -53,6 +53,7 @@ impl AdminDesk {
             chat: Some(chat.as_str()),
             outcome,
             reason,
+            failure: None,
         };
         // The same re-checks as a join, minus write access: one must be able to
         // read the record, and the chat must be connected to it.
@@ -94,17 +95,19 @@ impl AdminDesk {
             card_activity_id: None,
         };
         let card = cards::ask_to_join(&name, &request_id);
-        let Some(posted) = self
+        let posted = self
             .notifier
             .post_in_chat(chat, service_url, &OutboundActivity::card(card), deadline)
-            .await
-        else {
+            .await;
+        // A card that may be in the chat is kept answerable (its Add works),
+        // just not updated later: it is never posted twice.
+        if !posted.reached() {
             let _ = self.store.delete(&once_key).await;
             audit::record(&self.store, audit("failed", "bot_not_in_chat")).await;
             return Ok(Answer::Text(cards::text::ASK_BOT_MISSING.into()));
-        };
+        }
         let request = AskRecord {
-            card_activity_id: Some(posted).filter(|id| !id.is_empty()),
+            card_activity_id: posted.id().map(str::to_owned),
             ..request
         };
         let stored = self
@@ -156,6 +159,7 @@ impl AdminDesk {
             chat: Some(&request.chat),
             outcome,
             reason,
+            failure: None,
         };
         // A card field naming someone else than the requester is a forgery.
         if named.other_than(&[&request.requester, &request.requester_mri]) {
@@ -169,9 +173,23 @@ impl AdminDesk {
             return Ok(Answer::Text(cards::text::REQUEST_INVALID.into()));
         };
         let graph = self.facts.graph();
+        // A Graph failure is audited with its kind and answered "try again"
+        // (the caller's), and a redelivery of this click runs again.
+        let graph_failed = |error: GraphError| async move {
+            tracing::warn!(%error, "Graph failed during an add");
+            audit::record(
+                &self.store,
+                AuditEvent {
+                    failure: Some(error.kind()),
+                    ..audit("failed", "graph_failed")
+                },
+            )
+            .await;
+            Err(FactsError::Graph(error))
+        };
         let members = match graph.members(&chat, deadline).await {
             Ok(members) => members,
-            Err(error) => return Ok(graph_trouble(error)),
+            Err(error) => return graph_failed(error).await,
         };
         let is_member = |aad: &str| members.iter().any(|m| m.aad.eq_ignore_ascii_case(aad));
         if !is_member(clicker.aad.as_str()) {
@@ -183,7 +201,7 @@ impl AdminDesk {
         } else {
             match graph.add_member(&chat, &requester, deadline).await {
                 Ok(outcome) => outcome,
-                Err(error) => return Ok(graph_trouble(error)),
+                Err(error) => return graph_failed(error).await,
             }
         };
         let _ = self.store.delete(&keys::request(request_id)).await;
@@ -209,9 +227,15 @@ impl AdminDesk {
         .await;
 
         if outcome == AddOutcome::Added {
-            let notice = OutboundActivity::text(cards::joined_notice_text(&request.requester_name));
             self.notifier
-                .post_in_chat(&chat, service_url, &notice, deadline)
+                .joined_notice(
+                    &requester,
+                    &request.requester_name,
+                    &record,
+                    &chat,
+                    service_url,
+                    deadline,
+                )
                 .await;
         }
         let adder = self.display_name(clicker, deadline).await;
@@ -248,9 +272,4 @@ impl AdminDesk {
             note,
         )))
     }
-}
-
-fn graph_trouble(error: GraphError) -> Answer {
-    tracing::warn!(%error, "Graph failed during an add");
-    Answer::Card(cards::try_again(BUSY, None))
 }

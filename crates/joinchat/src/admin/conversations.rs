@@ -51,7 +51,7 @@ impl Conversations {
         serde_json::from_str(&raw).ok()
     }
 
-    /// Posts a card to someone 1:1; false when they cannot be reached.
+    /// Posts a card to someone 1:1; false when they surely were not reached.
     pub async fn tell(&self, aad: &str, activity: &OutboundActivity, deadline: Instant) -> bool {
         let Some(reference) = self.reference(aad).await else {
             return false;
@@ -68,6 +68,11 @@ impl Conversations {
             .await
         {
             Ok(_) => true,
+            // Sent, and the answer lost: it may be there, and is not sent twice.
+            Err(error) if error.maybe_delivered() => {
+                tracing::warn!(%error, "1:1 message may have been delivered; not sent again");
+                true
+            }
             Err(error) => {
                 tracing::warn!(%error, "1:1 message not delivered");
                 false

@@ -1,10 +1,11 @@
 //! Invokes: an `adaptiveCard/action` is parsed once into a [`CardAction`]
 //! (its verb and typed data) and routed to the use case that owns it.
 //! Looks (refresh, show) change nothing and skip dedupe and the per-person
-//! limit (a cold one spends the cold-look budget instead, in `show`); every
-//! other action is deduped by activity id and limited.
+//! limit (a cold one spends the cold-look budget instead, in `show`; looks are
+//! audited in aggregate); every other action is claimed by activity id,
+//! limited, and its claim settled by how it ended.
 
-use super::{limited, place, viewer, Bot, Reply};
+use super::{completed, limited, place, viewer, Bot, Claim, Reply};
 use crate::{
     actions::{BadAction, CardAction, NamedPeople, Target},
     cards::{self, text},
@@ -71,39 +72,72 @@ impl Bot {
             let slow_down = InvokeResponse::card(cards::text_card(text::SLOW_DOWN));
             return (Reply::Invoke(slow_down.to_bytes()), "rate_limited");
         }
-        let (response, outcome) = match action {
+        let action = match action {
             // Warm, a look costs one store round trip.
-            CardAction::Refresh { target } | CardAction::Show { target } => {
-                return self.look(activity, &viewer, &target).await;
+            CardAction::Refresh { target } => {
+                return self.look(activity, &viewer, "refresh", &target).await;
             }
+            CardAction::Show { target } => {
+                return self.look(activity, &viewer, "show", &target).await;
+            }
+            action => action,
+        };
+        let token = match self.claim(activity).await {
+            Claim::First(token) => Some(token),
+            Claim::Unclaimed => None,
             // A redelivered join changes nothing: it gets the current card.
-            CardAction::Join { record, .. } if !self.mark_seen(activity).await => {
-                return self.look(activity, &viewer, &Target::Record(record)).await;
+            Claim::Done | Claim::Running if matches!(action, CardAction::Join { .. }) => {
+                let CardAction::Join { record, .. } = action else {
+                    unreachable!("matched above")
+                };
+                return self
+                    .look(activity, &viewer, "refresh", &Target::Record(record))
+                    .await;
             }
+            Claim::Done => {
+                let done = InvokeResponse::message(text::ALREADY_DONE);
+                return (Reply::Invoke(done.to_bytes()), "duplicate");
+            }
+            Claim::Running => {
+                let running = InvokeResponse::message(text::IN_PROGRESS);
+                return (Reply::Invoke(running.to_bytes()), "duplicate");
+            }
+        };
+        let (response, outcome) = match action {
             CardAction::Join { chat, record } => {
                 let deadline = self.deadline();
                 self.joiner
                     .click(&viewer, place(activity), &chat, &record, &named, deadline)
                     .await
             }
-            _ if !self.mark_seen(activity).await => {
-                (InvokeResponse::message("Already done."), "duplicate")
-            }
             action => self.admin_action(activity, &viewer, action, &named).await,
         };
-        (Reply::Invoke(response.to_bytes()), outcome)
+        let reply = Reply::Invoke(response.to_bytes());
+        if let Some(token) = token {
+            self.settle(activity, &token, completed(&reply, outcome))
+                .await;
+        }
+        (reply, outcome)
     }
 
+    /// A refresh or Show: the viewer's own card, counted for the audit.
     async fn look(
         &self,
         activity: &Activity,
         viewer: &Viewer,
+        verb: &'static str,
         target: &Target,
     ) -> (Reply, &'static str) {
         let (body, outcome) = self
             .shows
             .look(viewer, place(activity), target, self.deadline())
             .await;
+        let (entity, record) = match target {
+            Target::Record(record) => (record.entity, record.id.as_str()),
+            // A typed name is the person's words, which the audit never keeps.
+            Target::Query { entity, .. } => (*entity, ""),
+        };
+        self.note_look(verb, viewer, entity.logical_name(), record, outcome);
         (Reply::Invoke(body), outcome)
     }
 

@@ -23,6 +23,8 @@ impl Bot {
         let (answer, outcome) = self.answer(activity, command, deadline).await;
         match self.send_reply(activity, answer, deadline).await {
             Ok(()) => (Reply::Accepted, outcome),
+            // Sent and maybe delivered: a retry could say it twice.
+            Err(error) if error.maybe_delivered() => (Reply::Accepted, "reply_uncertain"),
             // Teams' retry may get through where the connector was busy or down…
             Err(error) if error.is_transient() => (Reply::Unavailable, "reply_failed"),
             // …but not where it refused for good (unknown conversation, bot removed).

@@ -42,6 +42,10 @@ pub const LOCKED_NOT_YOURS: &str =
 pub const JOINED_REDRAW_FAILED: &str = "You joined the chat.";
 pub const ASK_NOT_CONNECTED: &str = "That chat isn't connected to this record.";
 pub const ALREADY_MEMBER: &str = "You're a member of that chat already.";
+/// A redelivered card action whose first delivery was handled to the end.
+pub const ALREADY_DONE: &str = "Already done.";
+/// A redelivered card action whose first delivery is still being handled.
+pub const IN_PROGRESS: &str = "I'm still working on that. Give me a moment.";
 pub const ASKED_MEMBERS_RECENTLY: &str =
     "You already asked the members of this chat in the last hour. They'll see your \
      request in the chat; you can ask again later.";

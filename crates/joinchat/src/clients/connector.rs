@@ -3,6 +3,13 @@
 //! activity, with a Connector-scoped token — except to a local Connector of
 //! the anonymous mode (`auth::local`), which gets no token at all. The only
 //! module that knows the Connector's paths.
+//!
+//! A post takes no idempotency key, and nothing says afterwards whether it
+//! arrived, so it is sent again only when it surely was not delivered (a 429,
+//! a connection refused, a token refreshed after a 401) — never after a 5xx
+//! or a timeout ([`Idempotency::Never`]); such a failure comes back as
+//! [`ConnectorError::maybe_delivered`]. Updates (PUT of the same card) and
+//! reads are repeated freely.
 
 use std::time::Instant;
 
@@ -12,7 +19,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{outbound::CONNECTOR_SCOPE, LocalConnectors, TokenError, TokenSource},
-    clients::retry::{self, CallError},
+    clients::retry::{self, CallError, Idempotency},
     teams::OutboundActivity,
 };
 
@@ -35,10 +42,18 @@ impl ConnectorError {
         match self {
             // Wrong credentials stay wrong until someone fixes the configuration.
             ConnectorError::Call(CallError::Token(TokenError::Refused(_))) => false,
+            // Maybe delivered: trying again could say it twice.
+            ConnectorError::Call(CallError::Uncertain(_)) => false,
             ConnectorError::Call(_) => true,
             ConnectorError::Status(status) => *status >= 500 || *status == 429,
             ConnectorError::NotInConversation | ConnectorError::NotFound => false,
         }
+    }
+
+    /// Whether the post may have arrived although it failed (a 5xx, a
+    /// timeout, a connection lost after sending): never sent again.
+    pub fn maybe_delivered(&self) -> bool {
+        matches!(self, ConnectorError::Call(error) if error.is_uncertain())
     }
 }
 
@@ -108,6 +123,7 @@ impl ConnectorClient {
         }
         self.call_json(
             service_url,
+            Idempotency::Never,
             Method::POST,
             &url,
             Some(serde_json::to_value(activity).unwrap_or_default()),
@@ -130,8 +146,10 @@ impl ConnectorClient {
             conversation_url(service_url, conversation_id),
             encode(activity_id)
         );
+        // The same card put twice is the same card.
         self.call_json(
             service_url,
+            Idempotency::Safe,
             Method::PUT,
             &url,
             Some(serde_json::to_value(activity).unwrap_or_default()),
@@ -160,7 +178,14 @@ impl ConnectorClient {
                 None => base.clone(),
             };
             let page: PagedMembers = self
-                .call_json(service_url, Method::GET, &url, None, deadline)
+                .call_json(
+                    service_url,
+                    Idempotency::Safe,
+                    Method::GET,
+                    &url,
+                    None,
+                    deadline,
+                )
                 .await?;
             members.extend(page.members);
             continuation = page.continuation_token.filter(|t| !t.is_empty());
@@ -174,6 +199,7 @@ impl ConnectorClient {
     async fn call_json<T: serde::de::DeserializeOwned>(
         &self,
         service_url: &str,
+        idempotency: Idempotency,
         method: Method,
         url: &str,
         body: Option<serde_json::Value>,
@@ -187,9 +213,9 @@ impl ConnectorClient {
             }
         };
         let response = if self.local.is_local(service_url) {
-            retry::send_without_token(deadline, build).await?
+            retry::send_without_token(idempotency, deadline, build).await?
         } else {
-            retry::send(&self.tokens, CONNECTOR_SCOPE, deadline, build).await?
+            retry::send(&self.tokens, CONNECTOR_SCOPE, idempotency, deadline, build).await?
         };
         let status = response.status().as_u16();
         match status {

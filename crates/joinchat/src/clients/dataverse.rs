@@ -27,7 +27,7 @@ pub use odata::like_literal;
 
 use crate::{
     auth::TokenSource,
-    clients::retry::{self, CallError},
+    clients::retry::{self, CallError, Idempotency},
     domain::{AadObjectId, ChatId, EntityType, RecordId, RecordRef},
 };
 
@@ -343,9 +343,14 @@ impl DataverseClient {
             encode(row_id)
         );
         let body = json!({ "msdyn_usercanjoinchat": enabled });
-        let response = retry::send(&self.tokens, &self.scope, deadline, || {
-            self.request(Method::PATCH, &url, as_user).json(&body)
-        })
+        // Setting a column to a value twice leaves it at that value.
+        let response = retry::send(
+            &self.tokens,
+            &self.scope,
+            Idempotency::Safe,
+            deadline,
+            || self.request(Method::PATCH, &url, as_user).json(&body),
+        )
         .await?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
@@ -444,9 +449,13 @@ impl DataverseClient {
         deadline: Instant,
     ) -> DataverseResult<Option<T>> {
         let url = format!("{}{}", self.api, path);
-        let response = retry::send(&self.tokens, &self.scope, deadline, || {
-            self.request(Method::GET, &url, as_user)
-        })
+        let response = retry::send(
+            &self.tokens,
+            &self.scope,
+            Idempotency::Safe,
+            deadline,
+            || self.request(Method::GET, &url, as_user),
+        )
         .await?;
         match response.status() {
             status if status.is_success() => Ok(Some(

@@ -7,6 +7,11 @@
 //! A 403 is a setup problem, not a passing failure: the app registration
 //! lacks a permission. Every one is logged with what Graph says is missing
 //! and counted (`joinchat_setup_refusals_total`), whichever call met it.
+//!
+//! Adding a member and installing the app are never repeated blindly
+//! ([`Idempotency::CheckFirst`]): after an answer that leaves the outcome
+//! unknown, the add looks at the chat's members before adding again, and the
+//! install is looked up by its caller (a post into the chat tells).
 
 use std::time::Instant;
 
@@ -18,10 +23,13 @@ use url::Url;
 
 use crate::{
     auth::{outbound::GRAPH_SCOPE, TokenSource},
-    clients::retry::{self, CallError},
+    clients::retry::{self, CallError, Idempotency},
     domain::{AadObjectId, ChatId},
     permissions::RSC_PERMISSIONS,
 };
+
+/// How many times one add is sent at most, each after looking at the members.
+const MAX_ADD_ATTEMPTS: u32 = 3;
 
 /// Graph's way of saying "share the entire chat history".
 pub const FULL_HISTORY: &str = "0001-01-01T00:00:00Z";
@@ -46,6 +54,23 @@ impl GraphError {
         };
         let (_, rest) = message.split_once("requires one of '")?;
         rest.split_once('\'').map(|(listed, _)| listed)
+    }
+}
+
+impl GraphError {
+    /// A short, fixed name for the kind of failure (audit events): never
+    /// Graph's message, never a token.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GraphError::Call(error) => error.kind(),
+            GraphError::Forbidden { .. } => "forbidden",
+            GraphError::Status(..) => "refused",
+        }
+    }
+
+    /// Whether the call may have taken effect although it failed.
+    pub fn is_uncertain(&self) -> bool {
+        matches!(self, GraphError::Call(error) if error.is_uncertain())
     }
 }
 
@@ -121,7 +146,14 @@ impl GraphClient {
         }
         let url = format!("{}/chats/{}", self.base, encode(chat.as_str()));
         let response = self
-            .call("GET /chats/{id}", Method::GET, &url, None, deadline)
+            .call(
+                "GET /chats/{id}",
+                Idempotency::Safe,
+                Method::GET,
+                &url,
+                None,
+                deadline,
+            )
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -154,7 +186,14 @@ impl GraphClient {
         let mut members = Vec::new();
         for _ in 0..20 {
             let response = self
-                .call("GET /chats/{id}/members", Method::GET, &url, None, deadline)
+                .call(
+                    "GET /chats/{id}/members",
+                    Idempotency::Safe,
+                    Method::GET,
+                    &url,
+                    None,
+                    deadline,
+                )
                 .await?;
             let page: Page = ok_json(response).await?;
             members.extend(page.value.into_iter().filter_map(|row| {
@@ -171,7 +210,11 @@ impl GraphClient {
         Ok(members)
     }
 
-    /// Adds a user to a chat with the entire history visible.
+    /// Adds a user to a chat with the entire history visible. The caller has
+    /// just seen that the user is not a member (under the join lock, or in
+    /// the roster an ask's Add read), so when an answer leaves the outcome
+    /// unknown and the user is now a member, it was this add: `Added`.
+    /// Otherwise the add is repeated only after looking, while the budget allows.
     pub async fn add_member(
         &self,
         chat: &ChatId,
@@ -185,31 +228,62 @@ impl GraphClient {
             "visibleHistoryStartDateTime": FULL_HISTORY,
             "roles": ["owner"],
         });
-        let response = self
-            .call(
-                "POST /chats/{id}/members",
-                Method::POST,
-                &url,
-                Some(body),
-                deadline,
-            )
-            .await?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(AddOutcome::Added);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .call(
+                    "POST /chats/{id}/members",
+                    Idempotency::CheckFirst,
+                    Method::POST,
+                    &url,
+                    Some(body.clone()),
+                    deadline,
+                )
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) if error.is_uncertain() => {
+                    tracing::info!(%error, "Graph add answered ambiguously; looking at the members");
+                    let members = match self.members(chat, deadline).await {
+                        Ok(members) => members,
+                        // Still unknown: say the add's own failure.
+                        Err(_) => return Err(error),
+                    };
+                    if members
+                        .iter()
+                        .any(|m| m.aad.eq_ignore_ascii_case(user.as_str()))
+                    {
+                        return Ok(AddOutcome::Added);
+                    }
+                    if attempt >= MAX_ADD_ATTEMPTS
+                        || !retry::pause_before_repeat(attempt, deadline).await
+                    {
+                        return Err(error);
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Ok(AddOutcome::Added);
+            }
+            let detail = error_detail(response).await;
+            // Graph documents no answer for adding a member twice; the groups API
+            // says "already exist", which is success for us.
+            if status == StatusCode::BAD_REQUEST && detail.message.contains("already exist") {
+                return Ok(AddOutcome::AlreadyMember);
+            }
+            return Err(GraphError::Status(status.as_u16(), detail.code));
         }
-        let detail = error_detail(response).await;
-        // Graph documents no answer for adding a member twice; the groups API
-        // says "already exist", which is success for us.
-        if status == StatusCode::BAD_REQUEST && detail.message.contains("already exist") {
-            return Ok(AddOutcome::AlreadyMember);
-        }
-        Err(GraphError::Status(status.as_u16(), detail.code))
     }
 
     /// Installs the bot's Teams app into a chat, so it can post there,
     /// consenting to the resource-specific permissions its manifest declares
     /// (Graph refuses an install whose consent differs from the app's definition).
+    /// Not repeated after an uncertain answer: the caller finds out by posting
+    /// (`admin::Notifier`).
     pub async fn install_app(
         &self,
         chat: &ChatId,
@@ -228,6 +302,7 @@ impl GraphClient {
         let response = self
             .call(
                 "POST /chats/{id}/installedApps",
+                Idempotency::CheckFirst,
                 Method::POST,
                 &url,
                 Some(body),
@@ -247,12 +322,13 @@ impl GraphClient {
     async fn call(
         &self,
         what: &'static str,
+        idempotency: Idempotency,
         method: Method,
         url: &str,
         body: Option<Value>,
         deadline: Instant,
     ) -> GraphResult<reqwest::Response> {
-        let response = retry::send(&self.tokens, GRAPH_SCOPE, deadline, || {
+        let response = retry::send(&self.tokens, GRAPH_SCOPE, idempotency, deadline, || {
             let request = self.http.request(method.clone(), url);
             match &body {
                 Some(body) => request.json(body),

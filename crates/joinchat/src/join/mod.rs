@@ -62,6 +62,9 @@ pub enum JoinOutcome {
     TryAgain,
     /// Graph refused to add the member (a blocked roster, a chat it won't change).
     GraphRefused,
+    /// Graph failed during the add (throttled, down, or an answer lost and
+    /// the members unreadable), by kind: nothing is known to have changed.
+    GraphFailed(&'static str),
     /// Graph or Dataverse refused the bot itself (403): it lacks a
     /// permission; nothing was changed and an admin must fix it.
     NotSetUp,
@@ -77,7 +80,9 @@ impl JoinOutcome {
                 "refused"
             }
             JoinOutcome::Hidden => "hidden",
-            JoinOutcome::TryAgain | JoinOutcome::GraphRefused => "failed",
+            JoinOutcome::TryAgain | JoinOutcome::GraphRefused | JoinOutcome::GraphFailed(_) => {
+                "failed"
+            }
             JoinOutcome::NotSetUp => "not_set_up",
         }
     }
@@ -101,6 +106,7 @@ impl JoinOutcome {
             JoinOutcome::NotYours => ("refused", "tampered_user"),
             JoinOutcome::TryAgain => ("failed", "dependency_unavailable"),
             JoinOutcome::GraphRefused => ("failed", "graph_refused"),
+            JoinOutcome::GraphFailed(_) => ("failed", "graph_failed"),
             JoinOutcome::NotSetUp => ("failed", "not_set_up"),
         }
     }
@@ -160,9 +166,9 @@ impl Joiner {
                     .unwrap_or_else(|| viewer.name.clone()),
                 service_url: place.service_url.to_owned(),
             };
-            let (notifier, store) = (self.notifier.clone(), self.store.clone());
+            let notifier = self.notifier.clone();
             self.followups
-                .spawn(notice::post(notifier, store, notice, self.notice_budget));
+                .spawn(notice::post(notifier, notice, self.notice_budget));
         }
         (answer, label)
     }
@@ -194,7 +200,9 @@ impl Joiner {
                     record.id.as_str(),
                 )))
             }
-            JoinOutcome::TryAgain => return InvokeResponse::card(retry()),
+            JoinOutcome::TryAgain | JoinOutcome::GraphFailed(_) => {
+                return InvokeResponse::card(retry())
+            }
             JoinOutcome::GraphRefused => {
                 return InvokeResponse::card(cards::try_again(text::GRAPH_REFUSED, None));
             }
@@ -257,6 +265,10 @@ impl Joiner {
                 chat: Some(request.chat.as_str()),
                 outcome: result,
                 reason,
+                failure: match &outcome {
+                    JoinOutcome::GraphFailed(kind) => Some(kind),
+                    _ => None,
+                },
             },
         )
         .await;
@@ -388,7 +400,7 @@ impl Joiner {
             Ok(AddOutcome::Added) => {}
             Err(GraphError::Call(error)) => {
                 tracing::warn!(%error, "Graph add failed");
-                return JoinOutcome::TryAgain;
+                return JoinOutcome::GraphFailed(error.kind());
             }
             // Logged and counted by the Graph client.
             Err(GraphError::Forbidden { .. }) => return JoinOutcome::NotSetUp,
@@ -414,7 +426,7 @@ impl Joiner {
                 .any(|m| m.aad.eq_ignore_ascii_case(request.user.as_str()))),
             Err(GraphError::Call(error)) => {
                 tracing::warn!(%error, "Graph members unavailable");
-                Err(JoinOutcome::TryAgain)
+                Err(JoinOutcome::GraphFailed(error.kind()))
             }
             Err(GraphError::Forbidden { .. }) => Err(JoinOutcome::NotSetUp),
             Err(error) => {

@@ -15,11 +15,7 @@ use std::{
 
 use crate::{
     admin::Notifier,
-    audit::{self, AuditEvent},
-    cards,
     domain::{AadObjectId, ChatId, RecordRef},
-    store::Store,
-    teams::OutboundActivity,
 };
 
 /// Work that goes on after an answer was sent; a stopping bot waits for it.
@@ -73,33 +69,24 @@ pub(super) struct Notice {
 
 /// Posts the notice (installing the bot in the chat first when it is
 /// missing and may), within `budget`; logs and audits what happened.
-pub(super) async fn post(notifier: Notifier, store: Store, notice: Notice, budget: Duration) {
+pub(super) async fn post(notifier: Notifier, notice: Notice, budget: Duration) {
     let deadline = Instant::now() + budget;
-    let activity = OutboundActivity::text(cards::joined_notice_text(&notice.user_name));
     let posted = notifier
-        .post_in_chat(&notice.chat, &notice.service_url, &activity, deadline)
+        .joined_notice(
+            &notice.user,
+            &notice.user_name,
+            &notice.record,
+            &notice.chat,
+            &notice.service_url,
+            deadline,
+        )
         .await;
-    let outcome = if posted.is_some() {
+    if posted.reached() {
         tracing::info!(chat.id = notice.chat.as_str(), "joined notice posted");
-        "posted"
     } else {
         // Teams' own "added" event still tells the members.
         tracing::warn!(chat.id = notice.chat.as_str(), "joined notice not posted");
-        "not_posted"
-    };
-    audit::record(
-        &store,
-        AuditEvent {
-            action: "notice",
-            actor: notice.user.as_str(),
-            entity: Some(notice.record.entity.logical_name()),
-            record: Some(notice.record.id.as_str()),
-            chat: Some(notice.chat.as_str()),
-            outcome,
-            reason: "",
-        },
-    )
-    .await;
+    }
 }
 
 #[cfg(test)]

@@ -422,7 +422,7 @@ impl Shows {
                 record: Some(record.id.as_str()),
                 chat: None,
                 outcome,
-                reason: "",
+                ..AuditEvent::default()
             },
         )
         .await;

@@ -85,12 +85,18 @@ pub fn role(aad: &AadObjectId) -> String {
 }
 pub const ROLE_TTL: Duration = Duration::from_secs(60);
 
-/// `seen:{activity id}` (SET NX): the activity was taken once. Written by `bot`.
+/// `seen:{activity id}`: `running:{token}` (SET NX, for the budget plus
+/// [`SEEN_RUNNING_MARGIN`]) while one delivery is handled, then `done` for
+/// [`SEEN_TTL`] when the handling completed, or deleted (only by the holder of
+/// the token) when it did not, so that a redelivery runs again. Written by `bot`.
 pub fn seen(activity_id: &str) -> String {
     format!("seen:{activity_id}")
 }
 /// Teams redelivers for a while; ids are remembered a little longer than that.
 pub const SEEN_TTL: Duration = Duration::from_secs(600);
+/// How much longer than the budget a "running" mark outlives a replica that
+/// died while handling the activity.
+pub const SEEN_RUNNING_MARGIN: Duration = Duration::from_secs(10);
 
 /// `rate:{aad}:{minute}` (INCR): one person's commands and card actions in
 /// the current minute. Written by `bot`.
