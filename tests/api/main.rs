@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod card_schema;
 mod cards;
+mod chaos;
 mod cli;
 mod cluster;
 mod cold;
@@ -33,7 +34,11 @@ mod tidy;
 
 // Shared by every test module; not each module uses each helper.
 #[allow(dead_code)]
+mod chaos_deployment;
+#[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+mod processes;
 #[allow(dead_code)]
 mod redis_watch;
 #[allow(dead_code)]
