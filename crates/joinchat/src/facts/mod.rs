@@ -263,7 +263,7 @@ impl Facts {
             match (cached_record, hidden) {
                 (Some(facts), _) => Ok(load::Rows::Described(facts)),
                 (None, true) => Ok(load::Rows::Missing),
-                (None, false) => self.record_rows(record, deadline).await,
+                (None, false) => self.record_rows(viewer, record, deadline).await,
             }
         };
         let (settings, access, rows) = tokio::join!(settings, access, rows);
