@@ -274,6 +274,16 @@ impl Facts {
         }
     }
 
+    /// The record's chats described by Graph now, in no flight, cached.
+    pub(super) async fn describe_fresh(
+        &self,
+        record: &RecordRef,
+        rows: RecordRows,
+        deadline: Instant,
+    ) -> RecordFacts {
+        self.describe_now(record, rows, deadline).await
+    }
+
     async fn read_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {
         let settings = self.dataverse.join_chat_settings(deadline).await?;
         let cached: Vec<CachedSetting> = settings
