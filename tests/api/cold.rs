@@ -179,6 +179,12 @@ async fn a_replay_of_random_records_on_redis_stops_at_the_persons_budget() {
 }
 
 #[tokio::test]
+async fn a_replay_of_random_records_on_a_redis_cluster_stops_at_the_persons_budget() {
+    // Both buckets are taken by one script: their keys share the deployment's slot.
+    a_replay_of_random_records_stops_at_the_budget(StoreKind::Cluster).await;
+}
+
+#[tokio::test]
 async fn the_tenants_budget_is_shared_by_everyone() {
     let app = app_with_budget(StoreKind::Memory, 10, 3).await;
     for user in ["alex", "alex", "kim"] {

@@ -43,9 +43,10 @@ pub struct RecordRows {
 /// What a record's first read found.
 #[derive(Debug, Clone)]
 pub(super) enum Rows {
-    /// Cached meanwhile, chats described (by a flight that just ended).
+    /// The chats described (now, or by a flight that just ended).
     Described(RecordFacts),
-    /// Read from Dataverse; Graph has yet to describe the chats.
+    /// Read from Dataverse; Graph has yet to describe the chats (the viewer
+    /// who read them may not read the record).
     Read(RecordRows),
     /// The record does not exist.
     Missing,
@@ -147,13 +148,17 @@ impl Facts {
         )
     }
 
-    /// The record's row and chat associations (Dataverse, side by side).
+    /// The record's row and chat associations (Dataverse, side by side),
+    /// and, when the viewer who started the flight may read the record, its
+    /// chats described by Graph in the same flight: a caller that comes
+    /// just after finds them cached, and no Graph call is made for nobody.
     pub(super) async fn record_rows(
         &self,
+        viewer: &AadObjectId,
         record: &RecordRef,
         deadline: Instant,
     ) -> Result<Rows, FactsError> {
-        let (this, owned) = (self.clone(), record.clone());
+        let (this, viewer, owned) = (self.clone(), viewer.clone(), record.clone());
         shared(
             self.flights
                 .rows
@@ -161,9 +166,24 @@ impl Facts {
                     if let Some(facts) = this.cached_record(&owned).await {
                         return Ok(Rows::Described(facts));
                     }
+                    // The access read is the viewer's own flight, joined here.
+                    let (rows, access) = tokio::join!(
+                        this.read_rows(&owned, deadline),
+                        this.load_access(&viewer, &owned, deadline)
+                    );
+                    let Some(rows) = rows.map_err(Arc::new)? else {
+                        return Ok(Rows::Missing);
+                    };
+                    if !matches!(access, Ok(Some(Access { read: true, .. }))) {
+                        return Ok(Rows::Read(rows));
+                    }
                     Ok(
-                        match this.read_rows(&owned, deadline).await.map_err(Arc::new)? {
-                            Some(rows) => Rows::Read(rows),
+                        match this
+                            .describe(&owned, rows, deadline)
+                            .await
+                            .map_err(Arc::new)?
+                        {
+                            Some(facts) => Rows::Described(facts),
                             None => Rows::Missing,
                         },
                     )
@@ -252,6 +272,16 @@ impl Facts {
                 tracing::debug!(%error, "record chats not cached");
             }
         }
+    }
+
+    /// The record's chats described by Graph now, in no flight, cached.
+    pub(super) async fn describe_fresh(
+        &self,
+        record: &RecordRef,
+        rows: RecordRows,
+        deadline: Instant,
+    ) -> RecordFacts {
+        self.describe_now(record, rows, deadline).await
     }
 
     async fn read_settings(&self, deadline: Instant) -> Result<Vec<JoinChatSetting>, FactsError> {

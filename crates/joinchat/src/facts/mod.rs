@@ -4,7 +4,8 @@
 //! (by Entra object id, no user lookup needed) and the record with its chats.
 //!
 //! A store failure is a cache miss, never an error: reads fall through to
-//! Dataverse. `fresh` reads (the join re-check) skip the cache entirely.
+//! Dataverse. `fresh` reads (the join's re-check, an ask's) skip the cache and
+//! share no flight: they read everything anew, and write it back.
 //!
 //! One chat Graph will not describe never hides the record's other chats: it
 //! is kept, marked unavailable with the reason, and the record is cached only
@@ -117,12 +118,6 @@ pub struct Cached {
 }
 
 impl Cached {
-    fn nothing(with_roster: bool) -> Cached {
-        Cached {
-            values: vec![None; if with_roster { 4 } else { 3 }],
-        }
-    }
-
     /// True when the view needs no Dataverse or Graph read: every fact is
     /// cached (a missing roster is the connector's, not Dataverse's), or the
     /// cached access already says the record is hidden.
@@ -180,8 +175,8 @@ impl Facts {
         &self.graph
     }
 
-    /// What `viewer` may see of `record`. `fresh` skips the cache (but still
-    /// refreshes it).
+    /// What `viewer` may see of `record`. `fresh` skips the cache and every
+    /// flight in progress (but still refreshes the cache).
     ///
     /// `roster_of` names a group conversation whose cached roster (Teams user
     /// ids for `refresh.userIds`) is read in the same round trip.
@@ -193,12 +188,37 @@ impl Facts {
         fresh: bool,
         deadline: Instant,
     ) -> Result<View, FactsError> {
-        let cached = if fresh {
-            Cached::nothing(roster_of.is_some())
-        } else {
-            self.cached(viewer, record, roster_of).await
-        };
+        if fresh {
+            return self.fresh_view(viewer, record, deadline).await;
+        }
+        let cached = self.cached(viewer, record, roster_of).await;
         self.complete(cached, viewer, record, deadline).await
+    }
+
+    /// A view read anew: [`Facts::fresh`], then Graph for the chats if the
+    /// viewer may read the record.
+    async fn fresh_view(
+        &self,
+        viewer: &AadObjectId,
+        record: &RecordRef,
+        deadline: Instant,
+    ) -> Result<View, FactsError> {
+        let fresh = self.fresh(viewer, record, deadline).await?;
+        let join_enabled = fresh
+            .settings
+            .iter()
+            .any(|s| s.entity == record.entity && s.enabled);
+        let access = fresh.access.unwrap_or_default();
+        let record = match fresh.rows {
+            Some(rows) if access.read => Some(self.describe_fresh(record, rows, deadline).await),
+            _ => None,
+        };
+        Ok(View {
+            access,
+            join_enabled,
+            record,
+            roster: None,
+        })
     }
 
     /// The cached facts of a view, in one round trip (MGET). A store failure
@@ -263,7 +283,7 @@ impl Facts {
             match (cached_record, hidden) {
                 (Some(facts), _) => Ok(load::Rows::Described(facts)),
                 (None, true) => Ok(load::Rows::Missing),
-                (None, false) => self.record_rows(record, deadline).await,
+                (None, false) => self.record_rows(viewer, record, deadline).await,
             }
         };
         let (settings, access, rows) = tokio::join!(settings, access, rows);
