@@ -145,3 +145,31 @@ async fn on_redis_the_audit_is_a_capped_stream_holding_the_same_events() {
         .collect();
     check_the_trail(&app, &events);
 }
+
+#[tokio::test]
+async fn counted_looks_are_written_when_the_bot_stops() {
+    let app = spawn_app(StoreKind::Memory).await;
+    app.say("alex", EXPANSION).await;
+    let record = json!({"entity": "lead", "record_id": EXPANSION_LEAD});
+    app.invoke("alex", "refresh", &record).await;
+    app.invoke("alex", "refresh", &record).await;
+    let state = app.state.clone();
+    let alex = aad(&app, "alex");
+    app.stop().await;
+    for _ in 0..50 {
+        let events: Vec<Event> = state
+            .store
+            .recent_events("audit", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|fields| fields.into_iter().collect())
+            .collect();
+        if let Some(refresh) = find(&events, &[("action", "refresh"), ("actor", &alex)]).first() {
+            assert_eq!(refresh["count"], "2");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the window was not written on stop");
+}

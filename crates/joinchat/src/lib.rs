@@ -152,7 +152,10 @@ impl App {
         self.server.handle()
     }
 
+    /// Serves until stopped, then writes the audit's counted looks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.state.bot.flush_audit().await;
+        served
     }
 }

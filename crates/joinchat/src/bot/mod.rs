@@ -261,8 +261,8 @@ impl Bot {
             .note(action, viewer.aad.as_str(), entity, record, outcome);
     }
 
-    /// Writes the counted looks now instead of at the end of their window.
-    #[cfg(any(test, feature = "test-support"))]
+    /// Writes the counted looks now instead of at the end of their window
+    /// (on shutdown, and in tests).
     pub async fn flush_audit(&self) {
         self.looks.flush().await;
     }
