@@ -32,6 +32,8 @@ async fn look_and_join(app: &TestApp) {
         assert_eq!(refreshed["status"], 200);
     }
     app.invoke("jo", "refresh", &record).await;
+    // lee may not read the record: the look reveals nothing, and says so.
+    app.invoke("lee", "refresh", &record).await;
     app.invoke("alex", "show", &record).await;
     app.invoke("alex", "join", &join_data(&card, DEAL_ROOM).unwrap())
         .await;
@@ -67,6 +69,12 @@ fn check_the_trail(app: &TestApp, events: &[Event]) {
     let by_jo = find(events, &[("action", "refresh"), ("actor", &jo)]);
     assert_eq!(by_jo.len(), 1);
     assert_eq!(by_jo[0]["count"], "1");
+    let by_lee = find(
+        events,
+        &[("action", "refresh"), ("actor", &aad(app, "lee"))],
+    );
+    assert_eq!(by_lee.len(), 1, "{events:?}");
+    assert_eq!(by_lee[0]["outcome"], "hidden");
     let shows = find(events, &[("action", "show"), ("actor", &alex)]);
     assert!(
         shows
@@ -109,8 +117,8 @@ async fn refreshes_and_shows_are_audited_per_viewer_record_and_outcome_with_a_co
     app.state.bot.flush_audit().await;
     assert_eq!(
         find(&app.audit().await, &[("action", "refresh")]).len(),
-        2,
-        "alex's and jo's, once"
+        3,
+        "alex's, jo's and lee's, once"
     );
 }
 

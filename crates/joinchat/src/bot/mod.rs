@@ -144,10 +144,17 @@ impl Bot {
                 conversation.id = %activity.conversation.id,
             )
         };
-        self.dispatch(&activity, invoke).instrument(span).await
+        self.dispatch(&activity, invoke, look)
+            .instrument(span)
+            .await
     }
 
-    async fn dispatch(&self, activity: &Activity, invoke: Option<invoke::Parsed>) -> Reply {
+    async fn dispatch(
+        &self,
+        activity: &Activity,
+        invoke: Option<invoke::Parsed>,
+        look: bool,
+    ) -> Reply {
         let (reply, outcome) = match &activity.kind {
             ActivityType::Message => match self.claim(activity).await {
                 Claim::Done | Claim::Running => (Reply::Accepted, "duplicate"),
@@ -179,7 +186,7 @@ impl Bot {
             .with_label_values(&[kind_label(&activity.kind), outcome])
             .inc();
         // Card refreshes are the hot path and change nothing: not worth a line each.
-        if outcome == "refresh" {
+        if look && matches!(outcome, "refresh" | "hidden") {
             tracing::debug!(outcome, "activity handled");
         } else {
             tracing::info!(outcome, "activity handled");
