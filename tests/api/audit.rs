@@ -32,6 +32,8 @@ async fn look_and_join(app: &TestApp) {
         assert_eq!(refreshed["status"], 200);
     }
     app.invoke("jo", "refresh", &record).await;
+    // lee may not read the record: the look reveals nothing, and says so.
+    app.invoke("lee", "refresh", &record).await;
     app.invoke("alex", "show", &record).await;
     app.invoke("alex", "join", &join_data(&card, DEAL_ROOM).unwrap())
         .await;
@@ -67,6 +69,12 @@ fn check_the_trail(app: &TestApp, events: &[Event]) {
     let by_jo = find(events, &[("action", "refresh"), ("actor", &jo)]);
     assert_eq!(by_jo.len(), 1);
     assert_eq!(by_jo[0]["count"], "1");
+    let by_lee = find(
+        events,
+        &[("action", "refresh"), ("actor", &aad(app, "lee"))],
+    );
+    assert_eq!(by_lee.len(), 1, "{events:?}");
+    assert_eq!(by_lee[0]["outcome"], "hidden");
     let shows = find(events, &[("action", "show"), ("actor", &alex)]);
     assert!(
         shows
@@ -109,8 +117,8 @@ async fn refreshes_and_shows_are_audited_per_viewer_record_and_outcome_with_a_co
     app.state.bot.flush_audit().await;
     assert_eq!(
         find(&app.audit().await, &[("action", "refresh")]).len(),
-        2,
-        "alex's and jo's, once"
+        3,
+        "alex's, jo's and lee's, once"
     );
 }
 
@@ -144,4 +152,32 @@ async fn on_redis_the_audit_is_a_capped_stream_holding_the_same_events() {
         .map(|(_, fields)| fields.into_iter().collect())
         .collect();
     check_the_trail(&app, &events);
+}
+
+#[tokio::test]
+async fn counted_looks_are_written_when_the_bot_stops() {
+    let app = spawn_app(StoreKind::Memory).await;
+    app.say("alex", EXPANSION).await;
+    let record = json!({"entity": "lead", "record_id": EXPANSION_LEAD});
+    app.invoke("alex", "refresh", &record).await;
+    app.invoke("alex", "refresh", &record).await;
+    let state = app.state.clone();
+    let alex = aad(&app, "alex");
+    app.stop().await;
+    for _ in 0..50 {
+        let events: Vec<Event> = state
+            .store
+            .recent_events("audit", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|fields| fields.into_iter().collect())
+            .collect();
+        if let Some(refresh) = find(&events, &[("action", "refresh"), ("actor", &alex)]).first() {
+            assert_eq!(refresh["count"], "2");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the window was not written on stop");
 }

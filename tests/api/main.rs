@@ -20,6 +20,7 @@ mod package;
 mod permissions_agree;
 mod playground;
 mod playground_cli;
+mod redelivery;
 mod sandbox_connector;
 mod sandbox_control;
 mod sandbox_dataverse;

@@ -457,3 +457,73 @@ async fn a_join_whose_graph_add_fails_is_audited_with_the_failure_kind() {
     assert_eq!(join["failure"], "throttled");
     assert_eq!(join["chat"], DEAL_ROOM);
 }
+
+const SITE_VISITS: &str = "19:fit-out-site-visits@thread.v2";
+
+/// A join into the site visits chat, where the bot is not installed: Graph
+/// sees the membership check, the add, then the install (which meets `fault`).
+async fn join_where_the_install_meets(app: &TestApp, fault: Value) -> Value {
+    let answer = app
+        .say("alex", "chats for opportunity Contoso Coffee fit-out")
+        .await;
+    let card = cards(&answer["activities"]).pop().expect("a card");
+    let data = join_data(&card, SITE_VISITS).expect("Join for the site visits chat");
+    for _ in 0..2 {
+        app.fault(json!({"service": "graph", "latency_ms": 1, "count": 1}))
+            .await;
+    }
+    app.fault(fault).await;
+    app.invoke("alex", "join", &data).await
+}
+
+async fn installs(app: &TestApp) -> Vec<Value> {
+    app.calls_to("graph")
+        .await
+        .into_iter()
+        .filter(|c| c["path"] == format!("/v1.0/chats/{SITE_VISITS}/installedApps"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_install_graph_did_but_answered_503_is_found_by_posting_and_not_repeated() {
+    let app = spawn_app(StoreKind::Memory).await;
+    let answer = join_where_the_install_meets(
+        &app,
+        json!({"service": "graph", "status": 503, "count": 1, "commit": true}),
+    )
+    .await;
+    assert!(
+        words(&answer["body"]["value"]).contains("You joined"),
+        "{answer}"
+    );
+    let events = audit_once(&app, |e| e["action"] == "notice").await;
+    let notice = events.iter().find(|e| e["action"] == "notice").unwrap();
+    assert_eq!(notice["outcome"], "posted");
+    let installs = installs(&app).await;
+    assert_eq!(installs.len(), 1, "{installs:?}");
+    assert_eq!(installs[0]["status"], 503);
+    assert_eq!(bot_messages(&app.chat(SITE_VISITS).await), [NOTICE]);
+}
+
+#[tokio::test]
+async fn an_install_that_did_not_happen_is_tried_again_once_a_post_shows_it_missing() {
+    let app = spawn_app(StoreKind::Memory).await;
+    let answer =
+        join_where_the_install_meets(&app, json!({"service": "graph", "status": 503, "count": 1}))
+            .await;
+    assert!(
+        words(&answer["body"]["value"]).contains("You joined"),
+        "{answer}"
+    );
+    audit_once(&app, |e| {
+        e["action"] == "notice" && e["outcome"] == "posted"
+    })
+    .await;
+    let statuses: Vec<Value> = installs(&app)
+        .await
+        .iter()
+        .map(|c| c["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!(503), json!(201)]);
+    assert_eq!(bot_messages(&app.chat(SITE_VISITS).await), [NOTICE]);
+}

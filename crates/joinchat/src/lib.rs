@@ -163,12 +163,14 @@ impl App {
     }
 
     /// Serves until stopped, then lets the work that follows answers (the
-    /// joined notices) finish, for a few seconds at most.
+    /// joined notices) finish, for a few seconds at most, and writes the
+    /// audit's counted looks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         if !self.state.bot.followups().drained(FOLLOWUPS_GRACE).await {
             tracing::warn!("stopped with joined notices still on their way");
         }
+        self.state.bot.flush_audit().await;
         served
     }
 }

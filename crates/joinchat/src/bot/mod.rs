@@ -156,10 +156,17 @@ impl Bot {
                 conversation.id = %activity.conversation.id,
             )
         };
-        self.dispatch(&activity, invoke).instrument(span).await
+        self.dispatch(&activity, invoke, look)
+            .instrument(span)
+            .await
     }
 
-    async fn dispatch(&self, activity: &Activity, invoke: Option<invoke::Parsed>) -> Reply {
+    async fn dispatch(
+        &self,
+        activity: &Activity,
+        invoke: Option<invoke::Parsed>,
+        look: bool,
+    ) -> Reply {
         let (reply, outcome) = match &activity.kind {
             ActivityType::Message => match self.claim(activity).await {
                 Claim::Done | Claim::Running => (Reply::Accepted, "duplicate"),
@@ -191,7 +198,7 @@ impl Bot {
             .with_label_values(&[kind_label(&activity.kind), outcome])
             .inc();
         // Card refreshes are the hot path and change nothing: not worth a line each.
-        if outcome == "refresh" {
+        if look && matches!(outcome, "refresh" | "hidden") {
             tracing::debug!(outcome, "activity handled");
         } else {
             tracing::info!(outcome, "activity handled");
@@ -273,8 +280,8 @@ impl Bot {
             .note(action, viewer.aad.as_str(), entity, record, outcome);
     }
 
-    /// Writes the counted looks now instead of at the end of their window.
-    #[cfg(any(test, feature = "test-support"))]
+    /// Writes the counted looks now instead of at the end of their window
+    /// (on shutdown, and in tests).
     pub async fn flush_audit(&self) {
         self.looks.flush().await;
     }

@@ -58,8 +58,10 @@ pub struct Shows {
     facts: Facts,
     connector: ConnectorClient,
     store: Store,
-    /// Refresh answers, memoised by the cached facts they were drawn from.
-    drawn: moka::sync::Cache<String, Bytes>,
+    /// Refresh answers and their outcome (`refresh`, or `hidden` when the
+    /// viewer may not see the record), memoised by the cached facts they
+    /// were drawn from.
+    drawn: moka::sync::Cache<String, (Bytes, &'static str)>,
     /// What a person's search for a typed name found, for as long as their
     /// access rights are cached, so that a shared card's refresh stays warm.
     found: moka::sync::Cache<String, Resolution>,
@@ -80,7 +82,7 @@ impl Shows {
             store,
             // Bounded by bytes, not entries: a drawn card is a few kilobytes.
             drawn: moka::sync::Cache::builder()
-                .weigher(|key: &String, body: &Bytes| {
+                .weigher(|key: &String, (body, _): &(Bytes, &'static str)| {
                     u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
                 })
                 .max_capacity(8 * 1024 * 1024)
@@ -199,16 +201,17 @@ impl Shows {
                 }
             }
         };
-        let answer = match resolution {
+        let (answer, outcome) = match resolution {
             Resolution::Record(record) => {
                 return self.refresh(viewer, place, &record, spent, deadline).await
             }
-            Resolution::NotFound => Answer::Text(cards::not_found(entity, text)),
-            Resolution::Choose(matches) => {
-                Answer::Card(cards::choose_record(entity, text, &matches))
-            }
+            Resolution::NotFound => (Answer::Text(cards::not_found(entity, text)), "hidden"),
+            Resolution::Choose(matches) => (
+                Answer::Card(cards::choose_record(entity, text, &matches)),
+                "refresh",
+            ),
         };
-        (answer.into_invoke().to_bytes(), "refresh")
+        (answer.into_invoke().to_bytes(), outcome)
     }
 
     /// A record's card for this viewer, as an invoke response body. Warm,
@@ -236,8 +239,8 @@ impl Shows {
                 warm
             )
         });
-        if let Some(body) = memo_key.as_ref().and_then(|key| self.drawn.get(key)) {
-            return (body, "refresh");
+        if let Some(drawn) = memo_key.as_ref().and_then(|key| self.drawn.get(key)) {
+            return drawn;
         }
         if !spent && !cached.is_warm() && !self.budget.spend(&self.store, &viewer.aad).await {
             return over_budget(CardAction::Refresh {
@@ -276,11 +279,16 @@ impl Shows {
                 deadline,
             )
             .await;
+        // What the look revealed, for the audit: the record, or nothing.
+        let outcome = match answer {
+            Answer::Card(_) => "refresh",
+            Answer::Text(_) => "hidden",
+        };
         let body = answer.into_invoke().to_bytes();
         if let Some(key) = memo_key {
-            self.drawn.insert(key, body.clone());
+            self.drawn.insert(key, (body.clone(), outcome));
         }
-        (body, "refresh")
+        (body, outcome)
     }
 
     /// The card of a record's chats for `viewer`, with `refresh.userIds` set
