@@ -5,6 +5,7 @@ mod admin;
 mod card_schema;
 mod cards;
 mod chaos;
+mod chaos_outages;
 mod cli;
 mod cluster;
 mod doctor;
