@@ -6,6 +6,7 @@ mod audit;
 mod card_schema;
 mod cards;
 mod chaos;
+mod chaos_outages;
 mod cli;
 mod cluster;
 mod cold;

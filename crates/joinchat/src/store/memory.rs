@@ -102,6 +102,16 @@ impl MemoryStore {
         }
     }
 
+    pub fn replace_if_equals(&self, key: &str, expected: &str, value: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if !matches!(inner.live(key, now), Some((v, _)) if v == expected) {
+            return false;
+        }
+        inner.insert(key, value.to_owned(), now + ttl);
+        true
+    }
+
     pub fn increment(&self, key: &str, window: Duration) -> u64 {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -163,6 +173,18 @@ mod tests {
         assert!(store.get("lock").is_some());
         store.delete_if_equals("lock", "owner-1");
         assert!(store.get("lock").is_none());
+    }
+
+    #[test]
+    fn a_value_is_replaced_only_while_it_holds_what_was_read() {
+        let store = MemoryStore::default();
+        let ttl = Duration::from_secs(5);
+        assert!(!store.replace_if_equals("k", "a", "b", ttl), "absent");
+        store.set("k", "a", ttl);
+        assert!(!store.replace_if_equals("k", "x", "b", ttl));
+        assert_eq!(store.get("k").as_deref(), Some("a"));
+        assert!(store.replace_if_equals("k", "a", "b", ttl));
+        assert_eq!(store.get("k").as_deref(), Some("b"));
     }
 
     #[test]

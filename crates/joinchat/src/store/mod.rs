@@ -116,6 +116,21 @@ impl Store {
         }
     }
 
+    /// Sets `key` to `value` for `ttl` only while it still holds `expected`
+    /// (an optimistic update: false when someone changed it meanwhile).
+    pub async fn replace_if_equals(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        match self {
+            Store::Memory(s) => Ok(s.replace_if_equals(key, expected, value, ttl)),
+            Store::Redis(s) => s.replace_if_equals(key, expected, value, ttl).await,
+        }
+    }
+
     /// Increments a counter that lives for `window` from its first increment.
     pub async fn increment(&self, key: &str, window: Duration) -> StoreResult<u64> {
         match self {

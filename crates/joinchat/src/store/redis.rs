@@ -113,6 +113,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+const REPLACE_IF_EQUAL: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0";
+
 const INCREMENT_IN_WINDOW: &str = r"
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -261,6 +268,28 @@ impl RedisStore {
             })
             .await?;
         Ok(())
+    }
+
+    pub async fn replace_if_equals(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let key = self.key(key);
+        let replaced: u64 = self
+            .run(|mut c| async move {
+                Script::new(REPLACE_IF_EQUAL)
+                    .key(key)
+                    .arg(expected)
+                    .arg(value)
+                    .arg(millis(ttl))
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(replaced == 1)
     }
 
     pub async fn increment(&self, key: &str, window: Duration) -> StoreResult<u64> {
