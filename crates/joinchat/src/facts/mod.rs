@@ -36,6 +36,9 @@ use crate::{
 
 pub use self::load::{Fresh, RecordRows};
 
+/// Compare-and-set rounds `note_member` tries before dropping the value.
+const NOTE_MEMBER_ATTEMPTS: usize = 8;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
     #[error("Dataverse: {0}")]
@@ -396,21 +399,48 @@ impl Facts {
     }
 
     /// Records that `viewer` joined `chat`, in the cached record it came from.
+    /// Concurrent joins of one record all rewrite that one cached value, so
+    /// the rewrite only lands on the value it was made from (compare and set),
+    /// tried again on the newer value a few times: a plain read-modify-write
+    /// here lost members, and their refreshes offered Join to people already in.
     pub async fn note_member(&self, record: &RecordRef, chat: &ChatId, viewer: &AadObjectId) {
-        let Some(mut facts) = self.cached_record(record).await else {
-            return;
-        };
-        for cached in facts.chats.iter_mut().filter(|c| c.id == chat.as_str()) {
-            if !cached.has_member(viewer) {
-                cached.members.push(viewer.as_str().to_owned());
+        let key = keys::record_chats(record);
+        for _ in 0..NOTE_MEMBER_ATTEMPTS {
+            let Ok(Some(raw)) = self.store.get(&key).await else {
+                return;
+            };
+            let Ok(mut facts) = serde_json::from_str::<RecordFacts>(&raw) else {
+                return;
+            };
+            let mut changed = false;
+            for cached in facts.chats.iter_mut().filter(|c| c.id == chat.as_str()) {
+                if !cached.has_member(viewer) {
+                    cached.members.push(viewer.as_str().to_owned());
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+            let updated = serde_json::to_string(&facts).unwrap_or_default();
+            match self
+                .store
+                .replace_if_equals(&key, &raw, &updated, keys::RECORD_TTL)
+                .await
+            {
+                Ok(true) => return,
+                Ok(false) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "cache write skipped");
+                    return;
+                }
             }
         }
-        self.write(
-            &keys::record_chats(record),
-            serde_json::to_string(&facts).unwrap_or_default(),
-            keys::RECORD_TTL,
-        )
-        .await;
+        // Still contended: drop the value rather than keep one without this
+        // member; the next look reads Graph.
+        if let Err(error) = self.store.delete(&key).await {
+            tracing::warn!(%error, "cache write skipped");
+        }
     }
 }
 
