@@ -118,6 +118,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// The Teams chat id of a person's 1:1 chat with the bot, as Graph names
+    /// it (`19:{user}_{bot}@unq.gbl.spaces`); the Bot Connector takes it as
+    /// well as the `a:…` id Teams puts in activities.
+    pub fn personal_chat_id(&self, user: &User) -> String {
+        format!("19:{}_{}@unq.gbl.spaces", user.aad_object_id, self.app_id)
+    }
 }
 
 impl Cloud {

@@ -278,7 +278,7 @@ fn readable(shared: &Shared, entity: Entity, row: &Row, caller: &User) -> bool {
         .and_then(Value::as_str)
         .unwrap_or_default();
     shared
-        .world
+        .lock()
         .record(entity, id)
         .is_some_and(|record| record.access(&caller.key) != Access::None)
 }
@@ -344,11 +344,12 @@ fn principal_access(
     let (set, key) = split_key(segment)?;
     let entity = Entity::from_entity_set(set).ok_or_else(|| Refusal::no_segment(set))?;
     let key = key.ok_or_else(|| Refusal::unsupported("The target needs a record id."))?;
-    let record = shared
-        .world
+    let access = shared
+        .lock()
         .record(entity, &key)
+        .map(|record| record.access(&user.key))
         .ok_or_else(|| Refusal::does_not_exist(entity.logical_name(), &key))?;
-    let rights = match record.access(&user.key) {
+    let rights = match access {
         Access::Write => "ReadAccess, WriteAccess, AppendAccess, AppendToAccess, CreateAccess, DeleteAccess, ShareAccess, AssignAccess",
         Access::Read => "ReadAccess, AppendToAccess",
         Access::None => "None",

@@ -132,9 +132,8 @@ fn record_table(shared: &Shared, entity: Entity) -> Table {
             .user(&record.owner)
             .map(|user| user.systemuser_id.clone())
     };
-    let rows = shared
-        .world
-        .records()
+    let records = shared.lock().records.clone();
+    let rows = records
         .iter()
         .filter(|record| record.entity == entity)
         .map(|record| {
