@@ -23,6 +23,7 @@ mod sandbox_entra;
 mod sandbox_faults;
 mod sandbox_graph;
 mod sandbox_install;
+mod sandbox_offer;
 mod sandbox_permissions;
 mod sandbox_world;
 mod scale;

@@ -23,6 +23,7 @@ pub async fn start(world: World, bot_endpoint: Option<String>) -> TestCloud {
         app_id: None,
         app_password: None,
         bot_endpoint,
+        dataverse_webhook_key: None,
     };
     let cloud = Cloud::start(world, options)
         .await

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use super::dataverse::Registration;
 use super::faults::Fault;
 use super::permissions::TEAMS_APP_RSC_PERMISSIONS;
 use super::world::{Entity, Record, World};
@@ -125,6 +126,9 @@ pub(crate) struct State {
     /// The records as Dataverse holds them now: the world's, then every
     /// assign and share the control API made.
     pub records: Vec<Record>,
+    /// The webhook registration (`serviceendpoint` and its steps), until
+    /// someone deletes it through the Web API.
+    pub webhook: Option<Registration>,
 }
 
 impl State {
@@ -184,6 +188,7 @@ impl State {
             allow_app_install: true,
             personal_installs: BTreeMap::new(),
             records: world.records().to_vec(),
+            webhook: Some(Registration::for_world(&world_entities(world))),
         }
     }
 
@@ -213,7 +218,6 @@ impl State {
             .find(|record| record.entity == entity && record.id.eq_ignore_ascii_case(id))
     }
 
-    #[allow(dead_code)]
     pub fn record_mut(&mut self, entity: Entity, id: &str) -> Option<&mut Record> {
         self.records
             .iter_mut()
@@ -318,6 +322,12 @@ impl State {
             .map(|list| list.iter().map(|p| p.activity.clone()).collect())
             .unwrap_or_default()
     }
+}
+
+/// The record types the world has records of, each once.
+fn world_entities(world: &World) -> Vec<Entity> {
+    let types: BTreeSet<Entity> = world.records().iter().map(|r| r.entity).collect();
+    types.into_iter().collect()
 }
 
 /// What a chat shows for a bot message: its text, or when it has none, the

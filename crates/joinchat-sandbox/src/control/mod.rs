@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 mod activities;
+mod records;
 
 pub(crate) use self::activities::activity_for;
 pub use self::activities::ActivityRequest;
@@ -52,7 +53,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/audit", web::get().to(audit))
             .route("/faults", web::post().to(set_fault))
             .route("/faults", web::delete().to(clear_faults))
-            .route("/tokens/channel", web::post().to(channel_token)),
+            .route("/tokens/channel", web::post().to(channel_token))
+            .configure(records::configure),
     );
 }
 
