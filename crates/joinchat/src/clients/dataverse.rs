@@ -20,10 +20,12 @@ use url::Url;
 
 mod app_user;
 mod odata;
+mod webhook;
 
 pub use app_user::{WhoAmI, TABLES_READ};
 use odata::encode;
 pub use odata::like_literal;
+pub use webhook::{WebhookEndpoint, WebhookStep};
 
 use crate::{
     auth::TokenSource,
