@@ -20,10 +20,13 @@ use url::Url;
 
 mod app_user;
 mod odata;
+mod users;
+pub mod webhook;
 
 pub use app_user::{WhoAmI, TABLES_READ};
 use odata::encode;
 pub use odata::like_literal;
+pub use users::UserIdentity;
 
 use crate::{
     auth::TokenSource,
