@@ -140,6 +140,7 @@ pub async fn spawn_app_with(
             app_id: None,
             app_password: None,
             bot_endpoint: None,
+            dataverse_webhook_key: None,
         },
     )
     .await
