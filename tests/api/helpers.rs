@@ -223,6 +223,8 @@ pub fn test_config(cloud: &Cloud, store: StoreKind, redis_prefix: Option<String>
         admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
+        dataverse_webhook: None,
+        service_url: Some(urls.connector.clone()),
         playground: false,
         tunables: Tunables::default(),
     }

@@ -147,6 +147,11 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         admin_role: env("JOINCHAT_ADMIN_ROLE"),
         teams_app_id: Some(env("JOINCHAT_TEAMS_APP_ID").unwrap_or_else(|| cloud.teams_app_id())),
         admin_chat: env("JOINCHAT_ADMIN_CHAT"),
+        dataverse_webhook_key: env("JOINCHAT_DATAVERSE_WEBHOOK_KEY"),
+        dataverse_webhook_header: env("JOINCHAT_DATAVERSE_WEBHOOK_HEADER"),
+        // People the bot reaches through Graph get their 1:1 chat on the
+        // simulated Connector, as they would on Teams' own.
+        service_url: Some(urls.connector.clone()),
     })?;
     config.playground = args.playground;
     let app = App::build(config).await?;

@@ -26,6 +26,7 @@ use crate::{
     facts::Facts,
     join::Joiner,
     metrics::Metrics,
+    offer::Offers,
     show::Shows,
     store::{keys, Store},
     teams::{Activity, ActivityType},
@@ -48,6 +49,7 @@ pub struct Bot {
     shows: Shows,
     joiner: Joiner,
     admin: AdminDesk,
+    offers: Offers,
     metrics: Metrics,
     budget: Duration,
     actions_per_minute: u64,
@@ -73,13 +75,23 @@ impl Bot {
             notifier: notifier.clone(),
             shows: shows.clone(),
         };
+        let conversations = Conversations::new(
+            store.clone(),
+            connector.clone(),
+            facts.graph().clone(),
+            config.teams_app_id.clone(),
+            config.service_url.clone(),
+        );
+        let offers = Offers::new(
+            facts.clone(),
+            store.clone(),
+            conversations.clone(),
+            config.tunables.webhook_budget,
+        );
         let admin = AdminDesk {
             facts,
             store: store.clone(),
-            conversations: Conversations {
-                store: store.clone(),
-                connector: connector.clone(),
-            },
+            conversations,
             notifier,
             role: config.admin_role.clone(),
             admin_chat: config.admin_chat.clone(),
@@ -90,10 +102,16 @@ impl Bot {
             shows,
             joiner,
             admin,
+            offers,
             metrics,
             budget: config.tunables.outbound_budget,
             actions_per_minute: config.tunables.actions_per_minute,
         }
+    }
+
+    /// The offer use case, for Dataverse's webhook calls (not activities).
+    pub fn offers(&self) -> &Offers {
+        &self.offers
     }
 
     pub async fn handle(&self, activity: Activity) -> Reply {

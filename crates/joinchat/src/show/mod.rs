@@ -14,7 +14,7 @@ use bytes::Bytes;
 mod render;
 mod resolve;
 
-pub use self::render::{deep_link, render};
+pub use self::render::{chat_entries, deep_link, render};
 pub use self::resolve::{resolve, Resolution};
 
 use crate::{
