@@ -662,6 +662,7 @@ async fn a_cold_start_key_fetch_that_fails_once_still_serves_the_first_request()
             app_id: None,
             app_password: None,
             bot_endpoint: None,
+            dataverse_webhook_key: None,
         },
     )
     .await

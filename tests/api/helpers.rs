@@ -140,6 +140,7 @@ pub async fn spawn_app_with(
             app_id: None,
             app_password: None,
             bot_endpoint: None,
+            dataverse_webhook_key: None,
         },
     )
     .await
@@ -222,6 +223,8 @@ pub fn test_config(cloud: &Cloud, store: StoreKind, redis_prefix: Option<String>
         admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
+        dataverse_webhook: None,
+        service_url: Some(urls.connector.clone()),
         playground: false,
         tunables: Tunables::default(),
     }

@@ -28,6 +28,8 @@ mod sandbox_dataverse;
 mod sandbox_entra;
 mod sandbox_faults;
 mod sandbox_graph;
+mod sandbox_install;
+mod sandbox_offer;
 mod sandbox_permissions;
 mod sandbox_world;
 mod scale;

@@ -46,6 +46,7 @@ async fn readiness_waits_for_the_signing_keys() {
             app_id: None,
             app_password: None,
             bot_endpoint: None,
+            dataverse_webhook_key: None,
         },
     )
     .await

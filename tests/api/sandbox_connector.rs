@@ -38,6 +38,7 @@ fn card(texts: &[&str]) -> Value {
 async fn a_reply_in_a_users_conversation_is_kept_for_that_conversation() {
     let app = start_demo().await;
     let token = app.token(CONNECTOR_SCOPE).await;
+    assert_eq!(app.install_for("alex").await.0, StatusCode::CREATED);
     let alex = app.user("alex").await;
     let conversation = alex["conversation_id"].as_str().unwrap();
     let (status, body) = app
@@ -184,6 +185,10 @@ async fn a_proactive_conversation_is_the_users_existing_one_with_the_bot() {
         "channelData": {"tenant": {"id": app.cloud.tenant_id()}},
     });
     let url = format!("{}v3/conversations", app.cloud.urls().connector);
+    let (status, body) = app.post(&url, Some(&token), &request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no app, no 1:1: {body}");
+
+    assert_eq!(app.install_for("priya").await.0, StatusCode::CREATED);
     let (status, body) = app.post(&url, Some(&token), &request).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["id"], priya["conversation_id"]);

@@ -23,6 +23,7 @@ pub async fn start(world: World, bot_endpoint: Option<String>) -> TestCloud {
         app_id: None,
         app_password: None,
         bot_endpoint,
+        dataverse_webhook_key: None,
     };
     let cloud = Cloud::start(world, options)
         .await
@@ -132,6 +133,27 @@ impl TestCloud {
     }
 }
 
+impl TestCloud {
+    /// `POST {graph}/v1.0/users/{aad}/teamwork/installedApps` for the bot's
+    /// app, with the app's own Graph token: the status and body.
+    pub async fn install_for(&self, key: &str) -> (StatusCode, Value) {
+        let token = self.token(GRAPH_SCOPE).await;
+        let user = self.user(key).await;
+        let url = format!(
+            "{}/v1.0/users/{}/teamwork/installedApps",
+            self.cloud.urls().graph,
+            user["aad_object_id"].as_str().expect("an object id")
+        );
+        let body = json!({
+            "teamsApp@odata.bind": format!(
+                "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{}",
+                self.cloud.teams_app_id()
+            )
+        });
+        self.post(&url, Some(&token), &body).await
+    }
+}
+
 pub async fn json_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.expect("a body");
@@ -237,3 +259,115 @@ topic = "Coffee"
 members = ["sam"]
 connected_to = []
 "#;
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The value of one query parameter, decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+/// A tiny HTTP server that keeps every request it gets and answers each with
+/// `status` (200 unless set): a stand-in for a bot where a test wants to see
+/// exactly what the cloud sent.
+#[derive(Clone)]
+pub struct Receiver {
+    address: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    arrivals: tokio::sync::watch::Sender<usize>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let (arrivals, _) = tokio::sync::watch::channel(0);
+        let receiver = Receiver {
+            address: "127.0.0.1:0".parse().expect("an address"),
+            received: Default::default(),
+            arrivals,
+            status: std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200)),
+        };
+        let state = web::Data::new(receiver.clone());
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).default_service(web::to(
+                |receiver: web::Data<Receiver>, req: HttpRequest, body: web::Bytes| async move {
+                    let request = Received {
+                        path: req.path().to_owned(),
+                        query: req.query_string().to_owned(),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .collect(),
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    };
+                    let count = {
+                        let mut received = receiver.received.lock().unwrap();
+                        received.push(request);
+                        received.len()
+                    };
+                    receiver.arrivals.send_replace(count);
+                    let status = receiver.status.load(std::sync::atomic::Ordering::SeqCst);
+                    HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).expect("a status"),
+                    )
+                    .finish()
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .expect("the receiver binds");
+        let address = server.addrs()[0];
+        tokio::spawn(server.run());
+        Receiver {
+            address,
+            ..receiver
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Answers every later request with `status`.
+    pub fn answer_with(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` requests have arrived (a test's own timeout is the
+    /// only bound), then returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
+        let mut arrivals = self.arrivals.subscribe();
+        arrivals
+            .wait_for(|arrived| *arrived >= count)
+            .await
+            .expect("the receiver is running");
+        self.received()
+    }
+}

@@ -38,6 +38,7 @@ fn fixture() -> &'static Fixture {
                 app_id: None,
                 app_password: None,
                 bot_endpoint: None,
+                dataverse_webhook_key: None,
             };
             let cloud = Cloud::start(World::demo(), options).await.unwrap();
             let keys = KeySource::new(

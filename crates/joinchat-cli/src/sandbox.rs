@@ -29,27 +29,43 @@ fn app_registration() -> (Option<String>, Option<String>) {
     (read("JOINCHAT_APP_ID"), read("JOINCHAT_APP_PASSWORD"))
 }
 
-/// Starts the simulated cloud with the app registration from the
-/// environment (generated when absent); true when the password was generated.
+/// The variable both the cloud's webhook registration and the bot read.
+const WEBHOOK_KEY: &str = "JOINCHAT_DATAVERSE_WEBHOOK_KEY";
+
+/// What `start_cloud` generated because the environment left it out.
+struct Generated {
+    password: bool,
+    webhook_key: bool,
+}
+
+/// Starts the simulated cloud with the app registration and the Dataverse
+/// webhook key from the environment (each generated when absent).
 async fn start_cloud(
     world: Option<&PathBuf>,
     listen: SocketAddr,
     bot_endpoint: Option<String>,
-) -> anyhow::Result<(Cloud, bool)> {
+) -> anyhow::Result<(Cloud, Generated)> {
     let world = load_world(world)?;
     let (app_id, app_password) = app_registration();
-    let generated_password = app_password.is_none();
+    let webhook_key = std::env::var(WEBHOOK_KEY)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let generated = Generated {
+        password: app_password.is_none(),
+        webhook_key: webhook_key.is_none(),
+    };
     let options = CloudOptions {
         listen,
         app_id,
         app_password,
         bot_endpoint,
+        dataverse_webhook_key: webhook_key,
     };
-    Ok((Cloud::start(world, options).await?, generated_password))
+    Ok((Cloud::start(world, options).await?, generated))
 }
 
 pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
-    let (cloud, generated_password) = start_cloud(
+    let (cloud, generated) = start_cloud(
         args.world.as_ref(),
         args.listen,
         Some(args.bot_endpoint.clone()),
@@ -63,11 +79,17 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
     println!();
     println!("Run a bot against it with:");
     println!("  JOINCHAT_APP_ID={} \\", cloud.app_id());
-    if generated_password {
+    if generated.password {
         // Printed once, to this terminal only, so a separate `serve` can use it.
         println!("  JOINCHAT_APP_PASSWORD='{}' \\", cloud.app_password());
     } else {
         println!("  JOINCHAT_APP_PASSWORD=(as set) \\");
+    }
+    if generated.webhook_key {
+        // The key the simulated Dataverse's webhook sends as `?code=`: once, here.
+        println!("  {WEBHOOK_KEY}='{}' \\", cloud.dataverse_webhook_key());
+    } else {
+        println!("  {WEBHOOK_KEY}=(as set) \\");
     }
     println!("  JOINCHAT_TENANT_ID={} \\", cloud.tenant_id());
     println!("  JOINCHAT_OPENID_METADATA_URL={} \\", urls.openid_metadata);
@@ -85,8 +107,13 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     if args.playground {
         playground::refuse_unsafe_setup(args.listen, app_registration().1.is_some())?;
     }
-    let (cloud, generated_password) =
-        start_cloud(args.world.as_ref(), args.cloud_listen, None).await?;
+    let (cloud, generated) = start_cloud(args.world.as_ref(), args.cloud_listen, None).await?;
+    if generated.webhook_key {
+        // The bot reads the key from the environment, as `serve` does: the
+        // one the cloud generated is put there before the bot's config is
+        // read, while nothing else reads the environment yet.
+        std::env::set_var(WEBHOOK_KEY, cloud.dataverse_webhook_key());
+    }
     // The Playground reads its people from this file when it starts, so it
     // is in place before the bot listens.
     let mock_tenant = if args.playground {
@@ -122,6 +149,11 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         admin_chat: env("JOINCHAT_ADMIN_CHAT"),
         cold_looks_per_minute: env("JOINCHAT_COLD_LOOKS_PER_MINUTE"),
         tenant_cold_looks_per_minute: env("JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE"),
+        dataverse_webhook_key: env("JOINCHAT_DATAVERSE_WEBHOOK_KEY"),
+        dataverse_webhook_header: env("JOINCHAT_DATAVERSE_WEBHOOK_HEADER"),
+        // People the bot reaches through Graph get their 1:1 chat on the
+        // simulated Connector, as they would on Teams' own.
+        service_url: Some(urls.connector.clone()),
     })?;
     config.playground = args.playground;
     let app = App::build(config).await?;
@@ -143,7 +175,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     if let Some((path, cast)) = &mock_tenant {
         print_playground(&bot_url, &base, path, cast);
     } else {
-        print_sandbox(&bot_url, &cloud, generated_password);
+        print_sandbox(&bot_url, &cloud, generated.password);
     }
     let handle = app.handle();
     let server = actix_web::rt::spawn(app.run_until_stopped());

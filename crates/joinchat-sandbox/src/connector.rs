@@ -1,9 +1,10 @@
 //! The simulated Bot Connector (`{connector}v3/conversations/...`).
 //!
 //! Keeps what the bot posts per conversation: a user's 1:1 conversation with
-//! the bot (`a:…`) or a world chat (`19:…@thread.v2`), where a post also
-//! becomes a `bot` message of the chat. Refuses, as the real service does, a
-//! post into a chat the bot is not installed in.
+//! the bot (`a:…`, or the `19:…@unq.gbl.spaces` chat id Graph gives for it)
+//! or a world chat (`19:…@thread.v2`), where a post also becomes a `bot`
+//! message of the chat. Refuses, as the real service does, a post into a chat
+//! the bot is not installed in, or to a person who does not have the app.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -60,9 +61,43 @@ enum Conversation<'w> {
     Chat(Vec<&'w User>),
 }
 
+impl Conversation<'_> {
+    /// The id the conversation is kept under: a 1:1 conversation has two
+    /// (`a:…` from activities, `19:…@unq.gbl.spaces` from Graph) and is kept
+    /// under the first, where the chat views read it.
+    fn key<'i>(&'i self, id: &'i str) -> &'i str {
+        match self {
+            Conversation::Personal(user) => &user.conversation_id,
+            Conversation::Chat(_) => id,
+        }
+    }
+}
+
+/// The person whose 1:1 conversation with the bot `id` names, by either id.
+pub(crate) fn personal<'w>(shared: &'w Shared, id: &str) -> Option<&'w User> {
+    shared
+        .world
+        .users()
+        .iter()
+        .find(|user| user.conversation_id == id || shared.personal_chat_id(user) == id)
+}
+
+fn not_in_roster() -> HttpResponse {
+    error(
+        StatusCode::FORBIDDEN,
+        "BotNotInConversationRoster",
+        "The bot is not part of the conversation roster.",
+    )
+}
+
 fn conversation<'w>(shared: &'w Shared, id: &str) -> Result<Conversation<'w>, HttpResponse> {
     let world = &shared.world;
-    if let Some(user) = world.users().iter().find(|u| u.conversation_id == id) {
+    if let Some(user) = personal(shared, id) {
+        // Only a person who has the app (who talked to the bot, or for whom
+        // it was installed) has a 1:1 conversation with it.
+        if !shared.lock().personal_installs.contains_key(&user.key) {
+            return Err(not_in_roster());
+        }
         return Ok(Conversation::Personal(user));
     }
     let state = shared.lock();
@@ -74,11 +109,7 @@ fn conversation<'w>(shared: &'w Shared, id: &str) -> Result<Conversation<'w>, Ht
         ));
     };
     if !chat.bot_installed {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "BotNotInConversationRoster",
-            "The bot is not part of the conversation roster.",
-        ));
+        return Err(not_in_roster());
     }
     let members = chat
         .members
@@ -117,16 +148,17 @@ fn post_activity(
     if let Err(refusal) = authorize(shared, req) {
         return refusal;
     }
-    if let Err(refusal) = conversation(shared, conversation_id) {
-        return refusal;
-    }
+    let kept_under = match conversation(shared, conversation_id) {
+        Ok(conversation) => conversation.key(conversation_id).to_owned(),
+        Err(refusal) => return refusal,
+    };
     let id = Uuid::new_v4().to_string();
     let activity = match activity_from(body, conversation_id, &id) {
         Ok(activity) => activity,
         Err(refusal) => return refusal,
     };
     shared.lock().post(
-        conversation_id,
+        &kept_under,
         reply_to,
         Posted {
             id: id.clone(),
@@ -146,9 +178,10 @@ async fn update(
         return refusal;
     }
     let (conversation_id, activity_id) = path.into_inner();
-    if let Err(refusal) = conversation(&shared, &conversation_id) {
-        return refusal;
-    }
+    let kept_under = match conversation(&shared, &conversation_id) {
+        Ok(conversation) => conversation.key(&conversation_id).to_owned(),
+        Err(refusal) => return refusal,
+    };
     let activity = match activity_from(&body, &conversation_id, &activity_id) {
         Ok(activity) => activity,
         Err(refusal) => return refusal,
@@ -157,7 +190,7 @@ async fn update(
         id: activity_id.clone(),
         activity,
     };
-    if !shared.lock().update(&conversation_id, posted) {
+    if !shared.lock().update(&kept_under, posted) {
         return error(
             StatusCode::NOT_FOUND,
             "ActivityNotFound",
@@ -223,7 +256,16 @@ async fn create_conversation(
             user.mri == *member_id || user.aad_object_id.eq_ignore_ascii_case(member_id)
         });
     match user {
-        Some(user) => HttpResponse::Created().json(json!({ "id": user.conversation_id })),
+        Some(user) if shared.lock().personal_installs.contains_key(&user.key) => {
+            HttpResponse::Created().json(json!({ "id": user.conversation_id }))
+        }
+        // Teams creates no 1:1 conversation with a bot the person does not
+        // have: the app has to be installed for them first (Graph).
+        Some(_) => error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The bot is not installed in the user's personal scope.",
+        ),
         None => error(
             StatusCode::NOT_FOUND,
             "MemberNotFound",

@@ -1,5 +1,6 @@
 //! The simulated Microsoft Graph: a chat, its members, adding a member with a
-//! chosen history visibility, and installing the bot into a chat (`apps`).
+//! chosen history visibility, installing the bot into a chat (`apps`) and for
+//! a person, with their 1:1 chat (`users`).
 //!
 //! Every call is checked against the permissions Microsoft documents for it
 //! (`permissions`): the token's `roles`, and in a chat where the app is
@@ -8,6 +9,7 @@
 //! and records the visible history start it was given.
 
 mod apps;
+mod users;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -34,7 +36,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/members", web::get().to(list_members))
             .route("/members", web::post().to(add_member))
             .route("/installedApps", web::post().to(apps::install_app)),
-    );
+    )
+    .configure(users::configure);
 }
 
 /// Graph's error body.

@@ -64,6 +64,9 @@ pub struct CloudOptions {
     pub app_password: Option<String>,
     /// Where `say`/`invoke` post activities; `DEFAULT_BOT_ENDPOINT` when absent.
     pub bot_endpoint: Option<String>,
+    /// The key of the Dataverse webhook registration (WebhookKey, sent as
+    /// `?code=`), `JOINCHAT_DATAVERSE_WEBHOOK_KEY`; generated when absent.
+    pub dataverse_webhook_key: Option<String>,
 }
 
 /// The URLs a bot is configured with to use this cloud.
@@ -97,6 +100,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub app_id: String,
     pub app_password: String,
+    /// The webhook registration's key: never in the world view or a log.
+    pub dataverse_webhook_key: String,
     /// The app's service principal, `oid` of its Entra tokens.
     pub app_object_id: String,
     /// The bot's entry in the tenant's Teams app catalog (what
@@ -118,6 +123,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// The Teams chat id of a person's 1:1 chat with the bot, as Graph names
+    /// it (`19:{user}_{bot}@unq.gbl.spaces`); the Bot Connector takes it as
+    /// well as the `a:…` id Teams puts in activities.
+    pub fn personal_chat_id(&self, user: &User) -> String {
+        format!("19:{}_{}@unq.gbl.spaces", user.aad_object_id, self.app_id)
+    }
 }
 
 impl Cloud {
@@ -136,6 +148,9 @@ impl Cloud {
         let app_id = options.app_id.unwrap_or_else(|| Uuid::new_v4().to_string());
         let app_password = options
             .app_password
+            .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
+        let dataverse_webhook_key = options
+            .dataverse_webhook_key
             .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
         // Key generation is CPU work; keep it off the async threads.
         let (entra_key, channel) = {
@@ -159,6 +174,7 @@ impl Cloud {
             world,
             app_id,
             app_password,
+            dataverse_webhook_key,
             app_object_id: Uuid::new_v4().to_string(),
             teams_app_id: Uuid::new_v4().to_string(),
             base_url,
@@ -210,6 +226,12 @@ impl Cloud {
 
     pub fn app_password(&self) -> String {
         self.shared.app_password.clone()
+    }
+
+    /// The Dataverse webhook's key (`JOINCHAT_DATAVERSE_WEBHOOK_KEY`), for
+    /// the bot that receives its calls.
+    pub fn dataverse_webhook_key(&self) -> String {
+        self.shared.dataverse_webhook_key.clone()
     }
 
     pub fn tenant_id(&self) -> String {

@@ -24,6 +24,7 @@ pub const DEFAULT_GRAPH_PERMISSIONS: &[&str] = &[
     "Chat.ReadBasic.All",
     "ChatMember.ReadWrite.All",
     "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All",
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
 ];
 
 /// The application RSC permissions of the bot's app definition in the
@@ -82,6 +83,47 @@ pub(crate) const INSTALL_WITH_CONSENT: &[&str] = &[
     "TeamsAppInstallation.ReadWriteAndConsentForChat.All",
 ];
 
+/// `POST /users/{id}/teamwork/installedApps`: the table of
+/// <https://learn.microsoft.com/graph/api/userteamwork-post-installedapps>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/api/userteamwork-post-installedapps.md>.
+/// Unlike the chat and team pages, it restricts none of them from apps that
+/// declare resource-specific permissions.
+pub(crate) const INSTALL_FOR_USER: &[&str] = &[
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
+    "TeamsAppInstallation.ManageSelectedForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All",
+    "TeamsAppInstallation.ReadWriteForUser.All",
+    "TeamsAppInstallation.ReadWriteSelectedForUser.All",
+];
+
+/// `GET /users/{id}/teamwork/installedApps`: the table of
+/// <https://learn.microsoft.com/graph/api/userteamwork-list-installedapps>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/api/userteamwork-list-installedapps.md>.
+pub(crate) const LIST_USER_APPS: &[&str] = &[
+    "TeamsAppInstallation.ReadForUser.All",
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
+    "TeamsAppInstallation.ManageSelectedForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All",
+    "TeamsAppInstallation.ReadWriteForUser.All",
+    "TeamsAppInstallation.ReadWriteSelectedForUser.All",
+];
+
+/// `GET /users/{id}/teamwork/installedApps/{id}/chat`: the table of
+/// <https://learn.microsoft.com/graph/api/userscopeteamsappinstallation-get-chat>,
+/// <https://github.com/microsoftgraph/microsoft-graph-docs-contrib/blob/main/api-reference/v1.0/api/userscopeteamsappinstallation-get-chat.md>
+/// (`TeamsAppInstallation.Read.User` is resource-specific: the sandbox's app
+/// is consented none in a user's scope).
+pub(crate) const GET_USER_APP_CHAT: &[&str] = &[
+    "TeamsAppInstallation.ReadForUser.All",
+    "TeamsAppInstallation.Read.All",
+    "TeamsAppInstallation.Read.User",
+    "TeamsAppInstallation.ReadWriteForUser.All",
+    "TeamsAppInstallation.ReadWriteSelectedForUser.All",
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
+];
+
 /// What the app holds in one chat: its token's roles, the RSC permissions
 /// consented there, and whether it is installed there.
 pub(crate) struct Grants<'a> {
@@ -111,9 +153,10 @@ impl Grants<'_> {
     }
 }
 
-/// RSC permissions are scoped to a resource: `….Chat` (or `….Group` for teams).
+/// RSC permissions are scoped to a resource: `….Chat`, `….Group` for teams,
+/// `….User` for a user's personal scope.
 pub fn is_resource_specific(permission: &str) -> bool {
-    permission.ends_with(".Chat") || permission.ends_with(".Group")
+    permission.ends_with(".Chat") || permission.ends_with(".Group") || permission.ends_with(".User")
 }
 
 /// Graph's answer to a token without a role the API accepts (as seen in
@@ -183,7 +226,15 @@ mod tests {
             rsc: &[],
             installed: false,
         };
-        for endpoint in [GET_CHAT, LIST_MEMBERS, ADD_MEMBER, INSTALL_APP] {
+        for endpoint in [
+            GET_CHAT,
+            LIST_MEMBERS,
+            ADD_MEMBER,
+            INSTALL_APP,
+            INSTALL_FOR_USER,
+            LIST_USER_APPS,
+            GET_USER_APP_CHAT,
+        ] {
             assert!(grants.allow(endpoint).is_ok());
         }
         assert!(grants.allow(INSTALL_WITH_CONSENT).is_ok());

@@ -5,15 +5,16 @@
 //! the capture lists of in-flight `say`/`invoke` calls. Every method is short
 //! and synchronous: the lock is never held across an `.await`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use super::dataverse::Registration;
 use super::faults::Fault;
 use super::permissions::TEAMS_APP_RSC_PERMISSIONS;
-use super::world::{Entity, World};
+use super::world::{Entity, Record, World};
 
 /// The simulated services, as named in the calls log and fault requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +119,16 @@ pub(crate) struct State {
     pub version: u64,
     pub bot_endpoint: String,
     pub allow_app_install: bool,
+    /// The people the bot's app is installed for in the personal scope: they
+    /// added it by talking to the bot, or Graph installed it for them. Only
+    /// they have a 1:1 conversation with the bot.
+    pub personal_installs: BTreeMap<String, OffsetDateTime>,
+    /// The records as Dataverse holds them now: the world's, then every
+    /// assign and share the control API made.
+    pub records: Vec<Record>,
+    /// The webhook registration (`serviceendpoint` and its steps), until
+    /// someone deletes it through the Web API.
+    pub webhook: Option<Registration>,
 }
 
 impl State {
@@ -175,6 +186,9 @@ impl State {
             version: 0,
             bot_endpoint,
             allow_app_install: true,
+            personal_installs: BTreeMap::new(),
+            records: world.records().to_vec(),
+            webhook: Some(Registration::for_world(&world_entities(world))),
         }
     }
 
@@ -184,6 +198,30 @@ impl State {
 
     pub fn chat_mut(&mut self, id: &str) -> Option<&mut ChatState> {
         self.chats.iter_mut().find(|chat| chat.id == id)
+    }
+
+    /// The app is now installed for `user_key` in the personal scope (they
+    /// talked to the bot, or Graph installed it); false when it already was.
+    pub fn install_for(&mut self, user_key: &str) -> bool {
+        if self.personal_installs.contains_key(user_key) {
+            return false;
+        }
+        self.personal_installs
+            .insert(user_key.to_owned(), OffsetDateTime::now_utc());
+        self.changed();
+        true
+    }
+
+    pub fn record(&self, entity: Entity, id: &str) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|record| record.entity == entity && record.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn record_mut(&mut self, entity: Entity, id: &str) -> Option<&mut Record> {
+        self.records
+            .iter_mut()
+            .find(|record| record.entity == entity && record.id.eq_ignore_ascii_case(id))
     }
 
     /// Something a viewer of the world could see changed.
@@ -284,6 +322,12 @@ impl State {
             .map(|list| list.iter().map(|p| p.activity.clone()).collect())
             .unwrap_or_default()
     }
+}
+
+/// The record types the world has records of, each once.
+fn world_entities(world: &World) -> Vec<Entity> {
+    let types: BTreeSet<Entity> = world.records().iter().map(|r| r.entity).collect();
+    types.into_iter().collect()
 }
 
 /// What a chat shows for a bot message: its text, or when it has none, the

@@ -24,6 +24,13 @@ pub const DEFAULT_REDIS_PREFIX: &str = "jc:";
 /// unless `JOINCHAT_ADMIN_ROLE` says otherwise.
 pub const DEFAULT_ADMIN_ROLE: &str = "System Administrator";
 
+/// The header that carries the webhook key when Dataverse authenticates with
+/// `HttpHeader`, unless `JOINCHAT_DATAVERSE_WEBHOOK_HEADER` says otherwise.
+pub const DEFAULT_WEBHOOK_HEADER: &str = "x-joinchat-webhook-key";
+/// Shorter webhook keys are refused: the key is all that stands between
+/// anyone on the network and a card sent in the bot's name.
+pub const MIN_WEBHOOK_KEY_CHARS: usize = 16;
+
 /// A value that must never reach a log line, an error or a card.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -63,6 +70,15 @@ pub enum StoreConfig {
     RedisCluster { nodes: Vec<Secret>, prefix: String },
 }
 
+/// How Dataverse's webhook calls (`POST /api/dataverse`) authenticate: the
+/// key as `?code=` (Dataverse's WebhookKey) or in a header (HttpHeader).
+#[derive(Clone, Debug)]
+pub struct DataverseWebhook {
+    pub key: Secret,
+    /// The header's name, lower-case.
+    pub header: String,
+}
+
 /// Everything `App::build` needs.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -83,6 +99,11 @@ pub struct Config {
     pub teams_app_id: Option<String>,
     /// A chat of the admins where "ask your admin" requests go (else 1:1s).
     pub admin_chat: Option<ChatId>,
+    /// The Dataverse webhook endpoint's key; `None`: the endpoint is off.
+    pub dataverse_webhook: Option<DataverseWebhook>,
+    /// The Bot Connector for 1:1 chats found through Graph (people who never
+    /// talked to the bot); `None`: the one learnt from activities.
+    pub service_url: Option<String>,
     /// The anonymous local mode for the Microsoft 365 Agents Playground
     /// (`auth::local`). No variable or flag sets it: `from_args` always says
     /// no, so `joinchat serve` can never run in it; only `joinchat sandbox
@@ -100,6 +121,9 @@ pub struct Tunables {
     pub unknown_kid_cooldown: Duration,
     /// Time budget for outbound calls made while answering one activity.
     pub outbound_budget: Duration,
+    /// Time budget for the work of one Dataverse webhook call (Dataverse
+    /// waits for the answer).
+    pub webhook_budget: Duration,
     /// Timeout of one outbound HTTP request.
     pub http_timeout: Duration,
     /// Commands and card actions (refreshes aside) one person may send per
@@ -135,6 +159,7 @@ impl Default for Tunables {
             keys_refresh_interval: Duration::from_secs(24 * 3600),
             unknown_kid_cooldown: Duration::from_secs(30),
             outbound_budget: Duration::from_secs(8),
+            webhook_budget: Duration::from_secs(5),
             http_timeout: Duration::from_secs(5),
             actions_per_minute: 60,
             cold_looks_per_person: bucket(DEFAULT_COLD_LOOKS_PER_PERSON),
@@ -203,6 +228,16 @@ pub struct ServeArgs {
     /// Cold card refreshes and shows the whole tenant may make a minute (default 120).
     #[arg(long, env = "JOINCHAT_TENANT_COLD_LOOKS_PER_MINUTE")]
     pub tenant_cold_looks_per_minute: Option<String>,
+    /// The key Dataverse's webhook registration sends (prefer the environment
+    /// variable); absent, `POST /api/dataverse` is off.
+    #[arg(long, env = "JOINCHAT_DATAVERSE_WEBHOOK_KEY", hide_env_values = true)]
+    pub dataverse_webhook_key: Option<String>,
+    /// The header carrying that key for HttpHeader authentication.
+    #[arg(long, env = "JOINCHAT_DATAVERSE_WEBHOOK_HEADER")]
+    pub dataverse_webhook_header: Option<String>,
+    /// Bot Connector serviceUrl for reaching people who never talked to the bot.
+    #[arg(long, env = "JOINCHAT_SERVICE_URL")]
+    pub service_url: Option<String>,
 }
 
 impl Config {
@@ -275,6 +310,11 @@ impl Config {
                     problem: "expected a Teams chat id like 19:…@thread.v2".into(),
                 })?),
             },
+            dataverse_webhook: webhook(args.dataverse_webhook_key, args.dataverse_webhook_header)?,
+            service_url: match non_empty(args.service_url) {
+                None => None,
+                Some(raw) => Some(parse_url(raw, "JOINCHAT_SERVICE_URL")?.to_string()),
+            },
             playground: false,
             tunables: Tunables {
                 cold_looks_per_person: bucket(per_minute(
@@ -305,6 +345,37 @@ fn per_minute(value: Option<String>, var: &'static str, default: u32) -> Result<
             }),
         },
     }
+/// From `JOINCHAT_DATAVERSE_WEBHOOK_KEY` and `JOINCHAT_DATAVERSE_WEBHOOK_HEADER`.
+fn webhook(
+    key: Option<String>,
+    header: Option<String>,
+) -> Result<Option<DataverseWebhook>, ConfigError> {
+    let header = match non_empty(header) {
+        None => DEFAULT_WEBHOOK_HEADER.to_owned(),
+        Some(raw) => {
+            let name = raw.to_ascii_lowercase();
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::Invalid {
+                    var: "JOINCHAT_DATAVERSE_WEBHOOK_HEADER",
+                    problem: format!("{raw:?} is not an HTTP header name"),
+                });
+            }
+            name
+        }
+    };
+    let Some(key) = non_empty(key) else {
+        return Ok(None);
+    };
+    if key.chars().count() < MIN_WEBHOOK_KEY_CHARS {
+        return Err(ConfigError::Invalid {
+            var: "JOINCHAT_DATAVERSE_WEBHOOK_KEY",
+            problem: format!("shorter than {MIN_WEBHOOK_KEY_CHARS} characters"),
+        });
+    }
+    Ok(Some(DataverseWebhook {
+        key: Secret::new(key),
+        header,
+    }))
 }
 
 const REDIS_URL_FORMS: &str =
@@ -450,6 +521,8 @@ mod tests {
             "https://login.microsoftonline.com/"
         );
         assert!(matches!(config.store, StoreConfig::Memory));
+        assert!(config.dataverse_webhook.is_none(), "the webhook is off");
+        assert!(config.service_url.is_none());
         assert!(!config.allow_emulator);
         assert!(!config.playground, "serve never runs the anonymous mode");
     }
@@ -458,7 +531,10 @@ mod tests {
     #[rustfmt::skip]
     fn every_bad_value_names_its_variable() {
         type Breakage = fn(&mut ServeArgs);
-        let cases: [(Breakage, &str); 17] = [
+        let cases: [(Breakage, &str); 20] = [
+            (|a| a.dataverse_webhook_key = Some("short".into()), "JOINCHAT_DATAVERSE_WEBHOOK_KEY"),
+            (|a| a.dataverse_webhook_header = Some("x bad".into()), "JOINCHAT_DATAVERSE_WEBHOOK_HEADER"),
+            (|a| a.service_url = Some("smba".into()), "JOINCHAT_SERVICE_URL"),
             (|a| a.redis_url = Some("redis+cluster://".into()), "JOINCHAT_REDIS_URL"),
             (|a| a.redis_url = Some("redis+cluster://a:1,,b:2".into()), "JOINCHAT_REDIS_URL"),
             (|a| a.redis_url = Some("redis+cluster://a:1/0".into()), "JOINCHAT_REDIS_URL"),
@@ -523,9 +599,26 @@ mod tests {
     fn secrets_never_show_in_debug_output() {
         let mut args = complete();
         args.redis_url = Some("redis://:p4ssw0rd@127.0.0.1:6379/0".into());
+        args.dataverse_webhook_key = Some("w3bh00k-k3y-0123456789".into());
         let config = Config::from_args(args).unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2-secret"));
         assert!(!shown.contains("p4ssw0rd"));
+        assert!(!shown.contains("w3bh00k"));
+    }
+
+    #[test]
+    fn a_webhook_key_turns_the_endpoint_on_with_its_header() {
+        let mut args = complete();
+        args.dataverse_webhook_key = Some("  0123456789abcdef  ".into());
+        let webhook = Config::from_args(args.clone())
+            .unwrap()
+            .dataverse_webhook
+            .unwrap();
+        assert_eq!(webhook.key.expose(), "0123456789abcdef");
+        assert_eq!(webhook.header, DEFAULT_WEBHOOK_HEADER);
+        args.dataverse_webhook_header = Some("X-Dataverse-Key".into());
+        let webhook = Config::from_args(args).unwrap().dataverse_webhook.unwrap();
+        assert_eq!(webhook.header, "x-dataverse-key");
     }
 }

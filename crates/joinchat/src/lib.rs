@@ -22,6 +22,7 @@ pub mod facts;
 pub mod http;
 pub mod join;
 pub mod metrics;
+pub mod offer;
 pub mod permissions;
 pub mod policy;
 pub mod show;

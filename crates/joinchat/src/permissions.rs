@@ -51,6 +51,21 @@ pub const GRAPH_APPLICATION_PERMISSIONS: &[GraphPermission] = &[
         used_for: &["POST /chats/{id}/installedApps"],
         or_broader: &["TeamsAppInstallation.ReadWriteAndConsentForChat.All"],
     },
+    // https://learn.microsoft.com/graph/api/userteamwork-post-installedapps
+    // (least privileged), also accepted by
+    // https://learn.microsoft.com/graph/api/userteamwork-list-installedapps and
+    // https://learn.microsoft.com/graph/api/userscopeteamsappinstallation-get-chat:
+    // installing the app for a person who never talked to the bot, and finding
+    // their 1:1 chat with it. `Self` limits it to this app.
+    GraphPermission {
+        name: "TeamsAppInstallation.ReadWriteSelfForUser.All",
+        used_for: &[
+            "POST /users/{id}/teamwork/installedApps",
+            "GET /users/{id}/teamwork/installedApps",
+            "GET /users/{id}/teamwork/installedApps/{id}/chat",
+        ],
+        or_broader: &["TeamsAppInstallation.ReadWriteForUser.All"],
+    },
 ];
 
 /// The resource-specific permissions the Teams app declares for a chat
@@ -97,12 +112,14 @@ mod tests {
             missing,
             [
                 "Chat.ReadBasic.All",
-                "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"
+                "TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All",
+                "TeamsAppInstallation.ReadWriteSelfForUser.All",
             ]
         );
         let broad = roles(&[
             "Chat.ReadWrite.All",
             "TeamsAppInstallation.ReadWriteAndConsentForChat.All",
+            "TeamsAppInstallation.ReadWriteForUser.All",
         ]);
         assert!(missing_from(&broad).is_empty());
         assert_eq!(missing_from(&[]).len(), GRAPH_APPLICATION_PERMISSIONS.len());

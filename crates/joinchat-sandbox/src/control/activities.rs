@@ -54,7 +54,11 @@ pub(super) fn place(
     chat: Option<String>,
 ) -> Result<Place, HttpResponse> {
     match chat {
-        None => Ok(Place::Personal(user.conversation_id.clone())),
+        // Talking to the bot 1:1 means the person has added the app.
+        None => {
+            shared.lock().install_for(&user.key);
+            Ok(Place::Personal(user.conversation_id.clone()))
+        }
         Some(chat) if shared.lock().chat(&chat).is_some() => Ok(Place::Chat(chat)),
         Some(chat) => Err(error(StatusCode::NOT_FOUND, format!("no chat {chat:?}"))),
     }
@@ -193,4 +197,17 @@ pub(super) fn invoke_activity(
         activity.insert("replyToId".to_owned(), json!(reply_to_id));
     }
     Value::Object(activity)
+}
+
+/// What Teams sends the bot when its app is installed for a person: the bot
+/// added to their 1:1 conversation (`conversationUpdate`), then the install
+/// itself (`installationUpdate`, `add`).
+pub(crate) fn installation_activities(shared: &Shared, user: &User) -> [Value; 2] {
+    let place = Place::Personal(user.conversation_id.clone());
+    let bot = json!({"id": format!("28:{}", shared.app_id), "name": BOT_NAME});
+    let mut added = envelope(shared, user, &place, "conversationUpdate");
+    added.insert("membersAdded".to_owned(), json!([bot]));
+    let mut installed = envelope(shared, user, &place, "installationUpdate");
+    installed.insert("action".to_owned(), json!("add"));
+    [Value::Object(added), Value::Object(installed)]
 }

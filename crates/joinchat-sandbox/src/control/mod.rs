@@ -18,19 +18,22 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 mod activities;
+mod records;
 
 pub(crate) use self::activities::activity_for;
 pub use self::activities::ActivityRequest;
 use self::activities::{
-    activity, invoke_activity, message_activity, place, user, InvokeRequest, Place,
+    activity, installation_activities, invoke_activity, message_activity, place, user,
+    InvokeRequest, Place,
 };
+use super::connector::personal;
 use super::faults::FaultRequest;
 use super::state::{chat_view, ChatMessage, MessageKind};
 use super::world::{Record, User};
 use super::Shared;
 
 /// The bot's display name, as Teams shows it and as mentions spell it.
-const BOT_NAME: &str = "joinchat";
+pub(crate) const BOT_NAME: &str = "joinchat";
 const CHANNEL_TOKEN_LIFETIME: u64 = 3600;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -50,7 +53,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/audit", web::get().to(audit))
             .route("/faults", web::post().to(set_fault))
             .route("/faults", web::delete().to(clear_faults))
-            .route("/tokens/channel", web::post().to(channel_token)),
+            .route("/tokens/channel", web::post().to(channel_token))
+            .configure(records::configure),
     );
 }
 
@@ -179,6 +183,30 @@ async fn deliver(
     })
 }
 
+/// Tells the bot, as Teams does, that its app was installed for `user`:
+/// sent after the install's answer, in order, each answer ignored (Teams
+/// does not retry these).
+pub(crate) fn installed_for_user(shared: &web::Data<Shared>, user: &User) {
+    let activities = installation_activities(shared, user);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let endpoint = shared.lock().bot_endpoint.clone();
+        for activity in activities {
+            let token = shared.channel.mint(&shared.urls.connector);
+            let sent = shared
+                .http
+                .post(&endpoint)
+                .bearer_auth(token)
+                .json(&activity)
+                .send()
+                .await;
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// A capture list registered for the time the bot handles one activity; it
 /// unregisters itself even when the request fails.
 struct Capture<'s> {
@@ -217,19 +245,17 @@ async fn conversation_activities(
     shared: web::Data<Shared>,
     conversation_id: web::Path<String>,
 ) -> HttpResponse {
-    let known = shared
-        .world
-        .users()
-        .iter()
-        .any(|user| user.conversation_id == *conversation_id)
-        || shared.lock().chat(&conversation_id).is_some();
-    if !known {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no conversation {:?}", conversation_id.as_str()),
-        );
-    }
-    HttpResponse::Ok().json(shared.lock().activities(&conversation_id))
+    let kept_under = match personal(&shared, &conversation_id) {
+        Some(user) => user.conversation_id.clone(),
+        None if shared.lock().chat(&conversation_id).is_some() => conversation_id.into_inner(),
+        None => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no conversation {:?}", conversation_id.as_str()),
+            )
+        }
+    };
+    HttpResponse::Ok().json(shared.lock().activities(&kept_under))
 }
 
 async fn calls(shared: web::Data<Shared>) -> HttpResponse {
@@ -287,6 +313,7 @@ fn access(record: &Record) -> Map<String, Value> {
 // app password.
 async fn world(shared: web::Data<Shared>) -> HttpResponse {
     let world = &shared.world;
+    let state = shared.lock();
     let users: Vec<Value> = world
         .users()
         .iter()
@@ -298,13 +325,15 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
                 "aad_object_id": user.aad_object_id,
                 "mri": user.mri,
                 "conversation_id": user.conversation_id,
+                "personal_chat_id": shared.personal_chat_id(user),
+                "app_installed": state.personal_installs.contains_key(&user.key),
                 "admin": user.admin,
                 "disabled": user.disabled,
             })
         })
         .collect();
-    let records: Vec<Value> = world
-        .records()
+    let records: Vec<Value> = state
+        .records
         .iter()
         .map(|record| {
             json!({
@@ -318,7 +347,6 @@ async fn world(shared: web::Data<Shared>) -> HttpResponse {
             })
         })
         .collect();
-    let state = shared.lock();
     let chats: Vec<Value> = state
         .chats
         .iter()

@@ -19,15 +19,18 @@ use super::world::{Access, Entity, User};
 use super::Shared;
 
 mod tables;
+pub(crate) mod webhook;
 
 pub(crate) use tables::DataverseIds;
 use tables::{table, user_roles, Row};
+pub(crate) use webhook::Registration;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/dataverse/api/data/v9.2/{path:.*}")
             .route(web::get().to(get))
             .route(web::patch().to(patch))
+            .route(web::delete().to(delete))
             .default_service(web::to(unsupported_method)),
     );
 }
@@ -106,6 +109,57 @@ async fn patch(
     match answer_patch(&shared, &req, &path, &body) {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(refusal) => refusal.response(&shared),
+    }
+}
+
+async fn delete(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match answer_delete(&shared, &req, &path) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(refusal) => refusal.response(&shared),
+    }
+}
+
+// Deleting the webhook's rows, as an administrator unregisters it: the
+// endpoint (and with it its steps, as Dataverse cascades) or one step.
+fn answer_delete(shared: &Shared, req: &HttpRequest, path: &str) -> Result<(), Refusal> {
+    authorize(shared, req)?;
+    if caller(shared, req)?.is_some_and(|caller| !caller.admin) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "0x80040220",
+            "The caller is missing the privilege to delete plug-in registrations.",
+        ));
+    }
+    let (set, key) = split_key(path)?;
+    let key = key.ok_or_else(|| Refusal::unsupported("DELETE needs a record id."))?;
+    let mut state = shared.lock();
+    let registration = state.webhook.as_mut();
+    match set {
+        "serviceendpoints" => match registration {
+            Some(registration) if registration.endpoint_id == key => {
+                state.webhook = None;
+                Ok(())
+            }
+            _ => Err(Refusal::does_not_exist("serviceendpoint", &key)),
+        },
+        "sdkmessageprocessingsteps" => {
+            let steps = registration.map(|registration| &mut registration.steps);
+            match steps.and_then(|steps| steps.iter().position(|s| s.id == key).map(|i| (steps, i)))
+            {
+                Some((steps, index)) => {
+                    steps.remove(index);
+                    Ok(())
+                }
+                None => Err(Refusal::does_not_exist("sdkmessageprocessingstep", &key)),
+            }
+        }
+        _ => Err(Refusal::unsupported(format!(
+            "DELETE {path} is not supported by the simulated Dataverse."
+        ))),
     }
 }
 
@@ -278,7 +332,7 @@ fn readable(shared: &Shared, entity: Entity, row: &Row, caller: &User) -> bool {
         .and_then(Value::as_str)
         .unwrap_or_default();
     shared
-        .world
+        .lock()
         .record(entity, id)
         .is_some_and(|record| record.access(&caller.key) != Access::None)
 }
@@ -344,11 +398,12 @@ fn principal_access(
     let (set, key) = split_key(segment)?;
     let entity = Entity::from_entity_set(set).ok_or_else(|| Refusal::no_segment(set))?;
     let key = key.ok_or_else(|| Refusal::unsupported("The target needs a record id."))?;
-    let record = shared
-        .world
+    let access = shared
+        .lock()
         .record(entity, &key)
+        .map(|record| record.access(&user.key))
         .ok_or_else(|| Refusal::does_not_exist(entity.logical_name(), &key))?;
-    let rights = match record.access(&user.key) {
+    let rights = match access {
         Access::Write => "ReadAccess, WriteAccess, AppendAccess, AppendToAccess, CreateAccess, DeleteAccess, ShareAccess, AssignAccess",
         Access::Read => "ReadAccess, AppendToAccess",
         Access::None => "None",

@@ -17,6 +17,8 @@ pub(crate) struct DataverseIds {
     pub app_user_id: String,
     pub admin_role_id: String,
     pub salesperson_role_id: String,
+    /// The `sdkmessage` rows of `webhook::Message::ALL`, in that order.
+    pub sdk_messages: Vec<String>,
     /// Per record type: (configuration row id, `entity` metadata row id).
     pub configurations: Vec<(Entity, String, String)>,
 }
@@ -30,6 +32,7 @@ impl DataverseIds {
             app_user_id: guid(),
             admin_role_id: guid(),
             salesperson_role_id: guid(),
+            sdk_messages: (0..3).map(|_| guid()).collect(),
             configurations: Entity::ALL.iter().map(|e| (*e, guid(), guid())).collect(),
         }
     }
@@ -56,11 +59,11 @@ pub(super) struct Row {
 }
 
 impl Row {
-    fn new(fields: Value) -> Row {
+    pub(super) fn new(fields: Value) -> Row {
         Row::with_navigation(fields, Value::Null)
     }
 
-    fn with_navigation(fields: Value, navigation: Value) -> Row {
+    pub(super) fn with_navigation(fields: Value, navigation: Value) -> Row {
         let fields = match fields {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -121,7 +124,7 @@ pub(super) fn table(shared: &Shared, set: &str) -> Option<Table> {
         "msdyn_teamschatassociations" => Some(chat_associations(shared)),
         "msdyn_entitylinkchatconfigurations" => Some(join_chat_configurations(shared)),
         "roles" => Some(roles(shared)),
-        _ => None,
+        other => super::webhook::table(shared, other),
     }
 }
 
@@ -132,9 +135,8 @@ fn record_table(shared: &Shared, entity: Entity) -> Table {
             .user(&record.owner)
             .map(|user| user.systemuser_id.clone())
     };
-    let rows = shared
-        .world
-        .records()
+    let records = shared.lock().records.clone();
+    let rows = records
         .iter()
         .filter(|record| record.entity == entity)
         .map(|record| {

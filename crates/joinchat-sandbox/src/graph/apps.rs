@@ -95,7 +95,7 @@ pub(super) async fn install_app(
 /// The consented set must be exactly the app definition's application RSC
 /// permissions (delegated ones, which the definition does not declare, are
 /// refused too).
-fn check_consent(body: &Value) -> Result<(), String> {
+pub(super) fn check_consent(body: &Value) -> Result<(), String> {
     let expected = TEAMS_APP_RSC_PERMISSIONS.join(", ");
     let Some(listed) = body
         .get("consentedPermissionSet")

@@ -32,6 +32,7 @@ use crate::{
     facts::Facts,
     join::{Followups, Joiner},
     metrics::Metrics,
+    offer::Offers,
     show::{ColdBudget, Shows},
     store::{keys, Store},
     teams::{Activity, ActivityType},
@@ -54,6 +55,7 @@ pub struct Bot {
     shows: Shows,
     joiner: Joiner,
     admin: AdminDesk,
+    offers: Offers,
     metrics: Metrics,
     looks: Looks,
     budget: Duration,
@@ -102,13 +104,23 @@ impl Bot {
             followups: Followups::default(),
             notice_budget: config.tunables.outbound_budget,
         };
+        let conversations = Conversations::new(
+            store.clone(),
+            connector.clone(),
+            facts.graph().clone(),
+            config.teams_app_id.clone(),
+            config.service_url.clone(),
+        );
+        let offers = Offers::new(
+            facts.clone(),
+            store.clone(),
+            conversations.clone(),
+            config.tunables.webhook_budget,
+        );
         let admin = AdminDesk {
             facts,
             store: store.clone(),
-            conversations: Conversations {
-                store: store.clone(),
-                connector: connector.clone(),
-            },
+            conversations,
             notifier,
             role: config.admin_role.clone(),
             admin_chat: config.admin_chat.clone(),
@@ -119,6 +131,7 @@ impl Bot {
             shows,
             joiner,
             admin,
+            offers,
             metrics,
             looks,
             budget: config.tunables.outbound_budget,
@@ -129,6 +142,11 @@ impl Bot {
     /// Work still going on after its answer was sent (joined notices).
     pub fn followups(&self) -> &Followups {
         &self.joiner.followups
+    }
+
+    /// The offer use case, for Dataverse's webhook calls (not activities).
+    pub fn offers(&self) -> &Offers {
+        &self.offers
     }
 
     pub async fn handle(&self, activity: Activity) -> Reply {

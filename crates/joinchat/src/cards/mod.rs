@@ -13,7 +13,7 @@ pub mod text;
 mod validate;
 
 pub use admin::{ask_admin_request, ask_answered, ask_to_join, request_sent, settings};
-pub use record::{choose_record, no_chats, record_chats, shared_look, text_card, try_again};
+pub use record::{choose_record, no_chats, offer, record_chats, shared_look, text_card, try_again};
 pub use setup::{not_set_up, NOT_SET_UP};
 pub use text::{admin_only, joined_notice_text, missing_target, not_found, unknown_entity};
 /// The Teams-specific rules every card must keep; only tests check them.

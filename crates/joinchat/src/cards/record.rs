@@ -79,8 +79,19 @@ pub fn shared_look(
 
 /// The chats connected to a record, each with what this viewer can do.
 pub fn record_chats(view: &RecordCard) -> Value {
+    chats_card(view, &title(view.record))
+}
+
+/// The same view sent to someone a record just became theirs (its new
+/// owner, or someone it was shared with for writing), under `heading`
+/// (`text::offer_heading`).
+pub fn offer(view: &RecordCard, heading: &str) -> Value {
+    chats_card(view, heading)
+}
+
+fn chats_card(view: &RecordCard, title: &str) -> Value {
     let summary = view.record;
-    let mut body = vec![heading(&title(summary))];
+    let mut body = vec![heading(title)];
     if let Some(notice) = view.notice {
         body.push(subtle(notice));
     }

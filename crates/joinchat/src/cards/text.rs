@@ -62,6 +62,48 @@ pub const REQUESTER_UNREACHABLE: &str =
 pub const ASKED_ADMINS_RECENTLY: &str =
     "You already asked your admins about this in the last hour; they have your request.";
 
+/// Why a record's chats are offered to someone who never asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferReason {
+    /// The record was assigned to them.
+    NewOwner,
+    /// The record was shared with them, write access included.
+    SharedForWrite,
+}
+
+/// The heading of the offer: "Lead Contoso is now yours: it has 2 connected
+/// chats". Only the person the record now belongs to (or who may now edit
+/// it) gets it, so the record's name may be shown.
+pub fn offer_heading(
+    reason: OfferReason,
+    entity: EntityType,
+    record_name: &str,
+    chats: usize,
+) -> String {
+    let record = format!("{} {}", entity.display_name(), shown(record_name));
+    let opening = match reason {
+        OfferReason::NewOwner => format!("{} is now yours", capitalised(&record)),
+        OfferReason::SharedForWrite => format!("{} was shared with you", capitalised(&record)),
+    };
+    let count = match chats {
+        1 => "1 connected chat".to_owned(),
+        n => format!("{n} connected chats"),
+    };
+    format!("{opening}: it has {count}")
+}
+
+/// Under the offer's heading: what joining gives, and why it was sent.
+pub fn offer_notice(reason: OfferReason) -> &'static str {
+    match reason {
+        OfferReason::NewOwner => {
+            "Join a chat to read its entire history and pick up where the previous owner left off."
+        }
+        OfferReason::SharedForWrite => {
+            "You can now edit it. Join a chat to read its entire history."
+        }
+    }
+}
+
 /// The member asking to join was added: told to them 1:1 (they asked from
 /// the record, so they may read its name).
 pub fn you_were_added(adder: &str, record_name: &str, entity: EntityType) -> String {
@@ -247,6 +289,43 @@ mod tests {
                 answer.replace(query, "…"),
                 not_found(entity, "other").replace("other", "…")
             );
+        }
+    }
+
+    #[test]
+    fn the_offer_heading_names_the_record_the_reason_and_the_count() {
+        let table = [
+            (
+                OfferReason::NewOwner,
+                E::Lead,
+                "Contoso Coffee expansion",
+                2,
+                "Lead Contoso Coffee expansion is now yours: it has 2 connected chats",
+            ),
+            (
+                OfferReason::NewOwner,
+                E::Incident,
+                "Broken grinder",
+                1,
+                "Case Broken grinder is now yours: it has 1 connected chat",
+            ),
+            (
+                OfferReason::SharedForWrite,
+                E::Opportunity,
+                "Fit-out",
+                3,
+                "Opportunity Fit-out was shared with you: it has 3 connected chats",
+            ),
+            (
+                OfferReason::NewOwner,
+                E::Account,
+                "Eve [x](https://evil)",
+                1,
+                "Account Eve [x] (https://evil) is now yours: it has 1 connected chat",
+            ),
+        ];
+        for (reason, entity, name, chats, expected) in table {
+            assert_eq!(offer_heading(reason, entity, name, chats), expected);
         }
     }
 

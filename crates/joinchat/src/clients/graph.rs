@@ -1,6 +1,7 @@
 //! The Microsoft Graph client: chats, their members, adding a member with
-//! the whole history, and installing the bot into a chat (consenting to the
-//! Teams app's resource-specific permissions). Application token for
+//! the whole history, installing the bot into a chat (consenting to the
+//! Teams app's resource-specific permissions) and for a person (their 1:1
+//! chat with the bot). Application token for
 //! `https://graph.microsoft.com/.default` whatever URL serves Graph. The only
 //! module that knows Graph's paths and JSON.
 //!
@@ -315,6 +316,112 @@ impl GraphClient {
         }
         let detail = error_detail(response).await;
         Err(GraphError::Status(status.as_u16(), detail.code))
+    }
+
+    /// Installs the bot's Teams app in a person's personal scope, which gives
+    /// the bot a 1:1 chat with them. Already installed (409) is success too.
+    pub async fn install_for_user(
+        &self,
+        user: &AadObjectId,
+        teams_app_id: &str,
+        deadline: Instant,
+    ) -> GraphResult<()> {
+        let url = format!(
+            "{}/users/{}/teamwork/installedApps",
+            self.base,
+            encode(user.as_str())
+        );
+        let body = json!({
+            "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
+        });
+        let response = self
+            .call(
+                "POST /users/{id}/teamwork/installedApps",
+                Method::POST,
+                &url,
+                Some(body),
+                deadline,
+            )
+            .await?;
+        let status = response.status();
+        if status.is_success() || status == StatusCode::CONFLICT {
+            return Ok(());
+        }
+        let detail = error_detail(response).await;
+        Err(GraphError::Status(status.as_u16(), detail.code))
+    }
+
+    /// The id of the app's installation in a person's personal scope (not
+    /// the app's id); `None` when it is not installed for them.
+    pub async fn user_installation(
+        &self,
+        user: &AadObjectId,
+        teams_app_id: &str,
+        deadline: Instant,
+    ) -> GraphResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            value: Vec<Row>,
+        }
+        let filter = format!("teamsApp/id eq '{}'", teams_app_id.replace('\'', "''"));
+        let url = format!(
+            "{}/users/{}/teamwork/installedApps?$expand=teamsApp&$filter={}",
+            self.base,
+            encode(user.as_str()),
+            encode(&filter)
+        );
+        let response = self
+            .call(
+                "GET /users/{id}/teamwork/installedApps",
+                Method::GET,
+                &url,
+                None,
+                deadline,
+            )
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let page: Page = ok_json(response).await?;
+        Ok(page.value.into_iter().map(|row| row.id).next())
+    }
+
+    /// The 1:1 chat between a person and the bot, from the app's installation
+    /// in their personal scope: its id is the conversation to post to.
+    pub async fn installation_chat(
+        &self,
+        user: &AadObjectId,
+        installation_id: &str,
+        deadline: Instant,
+    ) -> GraphResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let url = format!(
+            "{}/users/{}/teamwork/installedApps/{}/chat",
+            self.base,
+            encode(user.as_str()),
+            encode(installation_id)
+        );
+        let response = self
+            .call(
+                "GET /users/{id}/teamwork/installedApps/{id}/chat",
+                Method::GET,
+                &url,
+                None,
+                deadline,
+            )
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let row: Row = ok_json(response).await?;
+        Ok(Some(row.id).filter(|id| !id.trim().is_empty()))
     }
 
     /// Sends one call (`what` names it in logs and metrics); a 403 comes back

@@ -1,6 +1,7 @@
 //! The HTTP edge: the route table, thin handlers, and the one place where
 //! refusals become statuses. Only this module knows actix-web.
 
+mod dataverse;
 mod messages;
 
 use std::{
@@ -17,7 +18,7 @@ use actix_web::{
 };
 use serde_json::json;
 
-use crate::{auth::AuthFailure, bot::Reply, AppState};
+use crate::{auth::AuthFailure, bot::Reply, offer::OfferOutcome, AppState};
 
 pub use actix_web::dev::{Server, ServerHandle};
 
@@ -45,6 +46,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             // Playground does at start): it is there, and says nothing more.
             .route(web::head().to(HttpResponse::Ok)),
     )
+    .route("/api/dataverse", web::post().to(dataverse::post))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .route("/metrics", web::get().to(metrics_text));
@@ -65,12 +67,19 @@ pub enum Refusal {
     OtherTenant,
     #[error("temporarily unavailable")]
     Unavailable,
+    /// The Dataverse webhook endpoint is not configured.
+    #[error("not configured")]
+    Off,
+    /// A Dataverse webhook call without the right key.
+    #[error("wrong or missing webhook key")]
+    WebhookKey,
 }
 
 impl ResponseError for Refusal {
     fn status_code(&self) -> StatusCode {
         match self {
-            Refusal::Token(_) => StatusCode::UNAUTHORIZED,
+            Refusal::Token(_) | Refusal::WebhookKey => StatusCode::UNAUTHORIZED,
+            Refusal::Off => StatusCode::NOT_FOUND,
             Refusal::KeysUnavailable | Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,7 +89,8 @@ impl ResponseError for Refusal {
 
     fn error_response(&self) -> HttpResponse {
         let kind = match self {
-            Refusal::Token(_) => "unauthorized",
+            Refusal::Token(_) | Refusal::WebhookKey => "unauthorized",
+            Refusal::Off => "not_found",
             Refusal::KeysUnavailable | Refusal::Unavailable => "unavailable",
             Refusal::Malformed(_) => "bad_request",
             Refusal::TooLarge => "payload_too_large",
@@ -102,6 +112,16 @@ fn answered(reply: Reply) -> Result<HttpResponse, Refusal> {
             .content_type("application/json")
             .body(body)),
         Reply::Unavailable => Err(Refusal::Unavailable),
+    }
+}
+
+/// The answer to a Dataverse webhook call: 200 with what came of it, or 503
+/// when it failed in a way a retry may fix (nothing was sent; Dataverse
+/// retries an asynchronous step's failed call).
+fn offer_answered(outcome: OfferOutcome) -> Result<HttpResponse, Refusal> {
+    match outcome {
+        OfferOutcome::Failed => Err(Refusal::Unavailable),
+        other => Ok(HttpResponse::Ok().json(json!({ "outcome": other.as_str() }))),
     }
 }
 

@@ -17,7 +17,7 @@ mod render;
 mod resolve;
 
 pub use self::budget::ColdBudget;
-pub use self::render::{deep_link, render};
+pub use self::render::{chat_entries, deep_link, render};
 pub use self::resolve::{resolve, Resolution};
 
 use crate::{

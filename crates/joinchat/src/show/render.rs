@@ -39,6 +39,12 @@ pub fn render(
     }))
 }
 
+/// Each chat connected to the record as this viewer may see it, the policy
+/// deciding each (those hidden from them left out).
+pub fn chat_entries(viewer: &Viewer, view: &View, record: &RecordFacts) -> Vec<ChatEntry> {
+    entries(viewer, view, record, None)
+}
+
 fn entries(
     viewer: &Viewer,
     view: &View,

@@ -162,6 +162,39 @@ pub fn conversation_ref(aad: &str) -> String {
 }
 pub const REFERENCE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
+/// `svc:url` → the Bot Connector `serviceUrl` of the last personal
+/// conversation a replica remembered, for 1:1 chats found through Graph
+/// (which carry none). Written by `admin::conversations`.
+pub const SERVICE_URL: &str = "svc:url";
+
+/// `hook:{message}:{entity}:{id}:{event id}` (SET NX): this Dataverse webhook
+/// call was taken once; a redelivery (same `OperationId`, `RequestId` or
+/// `x-request-id`) is answered without doing anything. Dropped again when the
+/// handling failed, so that Dataverse's retry runs it. Written by `offer`.
+pub fn webhook_seen(message: &str, record: &RecordRef, event_id: &str) -> String {
+    format!(
+        "hook:{message}:{}:{}:{event_id}",
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
+}
+/// Dataverse retries a failed asynchronous call for hours; ids are kept a day.
+pub const WEBHOOK_SEEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// `offer:{aad}:{entity}:{id}` (SET NX): this person was just offered this
+/// record's chats, so a second event about the same hand-over (an assign and
+/// a share together, a redelivery under a new id) sends nothing more.
+/// Written by `offer`.
+pub fn offered(aad: &AadObjectId, record: &RecordRef) -> String {
+    format!(
+        "offer:{}:{}:{}",
+        aad.as_str(),
+        record.entity.logical_name(),
+        record.id.as_str()
+    )
+}
+pub const OFFERED_TTL: Duration = Duration::from_secs(600);
+
 /// The audit stream (XADD with MAXLEN ~ [`AUDIT_MAX_LEN`]: longest kept,
 /// approximately, before old events are trimmed). Written by `audit`.
 pub const AUDIT_STREAM: &str = "audit";
@@ -208,6 +241,9 @@ mod tests {
                 user(&viewer),
                 seen("activity-1"),
                 join_lock(&chat, &viewer),
+                webhook_seen("Update", &record, "operation-1"),
+                offered(&viewer, &record),
+                SERVICE_URL.to_owned(),
                 AUDIT_STREAM.to_owned(),
                 person_budget(&viewer),
                 TENANT_BUDGET.to_owned(),
