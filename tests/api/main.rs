@@ -12,6 +12,7 @@ mod group_chat;
 mod join;
 mod keys;
 mod observability;
+mod offer;
 mod package;
 mod permissions_agree;
 mod playground;
