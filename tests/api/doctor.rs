@@ -161,8 +161,24 @@ async fn the_doctor_passes_against_joinchat_cloud_with_the_default_world() {
         line_of(&report, &format!("ok    Dataverse read access to {table}:"));
     }
     line_of(&report, "ok    Redis");
-    // Metadata, three tokens, WhoAmI, three tables, Redis; one per permission.
-    let checks = 9 + joinchat::permissions::graph_permission_names().count();
+    // `joinchat cloud` printed the webhook key it generated: the doctor,
+    // given it, checks the registration the simulated Dataverse holds.
+    assert!(settings.contains_key("JOINCHAT_DATAVERSE_WEBHOOK_KEY"));
+    let endpoint = line_of(&report, "ok    Dataverse webhook (serviceendpoint)");
+    assert!(
+        endpoint.contains("/api/dataverse (WebhookKey)"),
+        "{endpoint}"
+    );
+    for step in ["Update", "GrantAccess", "ModifyAccess"] {
+        line_of(&report, &format!("ok    Dataverse webhook step {step} "));
+    }
+    assert!(
+        !report.contains(&settings["JOINCHAT_DATAVERSE_WEBHOOK_KEY"]),
+        "the key is never printed"
+    );
+    // Metadata, three tokens, WhoAmI, three tables, Redis, the webhook and
+    // its three steps; one per permission.
+    let checks = 13 + joinchat::permissions::graph_permission_names().count();
     assert!(
         report.contains(&format!("all {checks} checks passed")),
         "{report}"
@@ -311,4 +327,99 @@ async fn the_log_names_what_graph_reported_missing() {
     assert!(refused.contains("GET /chats/{id}"), "{refused}");
     assert!(refused.contains("Chat.ReadBasic.All"), "{refused}");
     assert!(!logs.contains(PASSWORD));
+}
+
+/// A Dataverse token with the app's credentials from `joinchat cloud`'s settings.
+async fn dataverse_token(settings: &HashMap<String, String>) -> String {
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        settings["JOINCHAT_LOGIN_URL"], settings["JOINCHAT_TENANT_ID"]
+    );
+    let scope = format!("{}/.default", settings["JOINCHAT_DATAVERSE_URL"]);
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", APP_ID),
+            ("client_secret", PASSWORD),
+            ("scope", scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_doctor_names_a_missing_webhook_step_and_a_missing_webhook() {
+    let (cloud, settings) = start_cloud(None).await;
+    let http = reqwest::Client::new();
+    let token = dataverse_token(&settings).await;
+    let api = format!("{}/api/data/v9.2", settings["JOINCHAT_DATAVERSE_URL"]);
+    let steps: serde_json::Value = http
+        .get(format!(
+            "{api}/sdkmessageprocessingsteps?$select=name&$expand=sdkmessageid($select=name)"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // An administrator removes every GrantAccess step.
+    for step in steps["value"].as_array().unwrap() {
+        if step["sdkmessageid"]["name"] == "GrantAccess" {
+            let id = step["sdkmessageprocessingstepid"].as_str().unwrap();
+            let deleted = http
+                .delete(format!("{api}/sdkmessageprocessingsteps({id})"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert!(deleted.status().is_success());
+        }
+    }
+    let (code, report) = doctor(&settings, &[]).await;
+    assert_eq!(code, 1, "{report}");
+    let missing = line_of(&report, "FAIL  Dataverse webhook step GrantAccess ");
+    assert!(
+        missing.contains("not registered") && missing.contains("Fix:"),
+        "{missing}"
+    );
+    line_of(&report, "ok    Dataverse webhook step Update ");
+    line_of(&report, "ok    Dataverse webhook step ModifyAccess ");
+
+    // Without the key configured, the registration is not the doctor's concern.
+    let mut without = settings.clone();
+    without.remove("JOINCHAT_DATAVERSE_WEBHOOK_KEY");
+    let (_, report) = doctor(&without, &[]).await;
+    assert!(!report.contains("Dataverse webhook"), "{report}");
+
+    let endpoints: serde_json::Value = http
+        .get(format!("{api}/serviceendpoints"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = endpoints["value"][0]["serviceendpointid"].as_str().unwrap();
+    http.delete(format!("{api}/serviceendpoints({id})"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (code, report) = doctor(&settings, &[]).await;
+    assert_eq!(code, 1, "{report}");
+    let missing = line_of(&report, "FAIL  Dataverse webhook (serviceendpoint)");
+    assert!(
+        missing.contains("/api/dataverse") && missing.contains("WebhookKey"),
+        "{missing}"
+    );
+    cloud.stop().await;
 }

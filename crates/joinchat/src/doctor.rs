@@ -6,7 +6,8 @@
 //! application permissions in the Graph token's `roles` against
 //! [`permissions::GRAPH_APPLICATION_PERMISSIONS`] (one line per permission, so
 //! each missing one is named); Dataverse `WhoAmI` and read access to every
-//! table the bot reads; Redis when it is configured. It uses the bot's own
+//! table the bot reads; the Dataverse webhook's registration when the bot is
+//! configured to receive it (`webhook`); Redis when it is configured. It uses the bot's own
 //! clients (auth, Dataverse, store), so it sees exactly what `serve` would.
 //! Nothing is written anywhere, and no secret or token is printed.
 
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+
+mod webhook;
 
 use crate::{
     auth::{
@@ -166,10 +169,20 @@ pub async fn run(config: &Config) -> Report {
         )),
     }
     checks.extend(dataverse_checks(&dataverse).await);
+    if webhook_configured() {
+        checks.extend(webhook::checks(&dataverse).await);
+    }
     if let Some(check) = redis(config).await {
         checks.push(check);
     }
     Report { checks }
+}
+
+/// Whether the bot is set up to receive Dataverse's webhook
+/// (`JOINCHAT_DATAVERSE_WEBHOOK_KEY` set): only then is the registration
+/// checked.
+fn webhook_configured() -> bool {
+    std::env::var("JOINCHAT_DATAVERSE_WEBHOOK_KEY").is_ok_and(|key| !key.trim().is_empty())
 }
 
 async fn signing_keys(http: &reqwest::Client, config: &Config) -> Check {
@@ -404,7 +417,10 @@ mod tests {
             permissions::GRAPH_APPLICATION_PERMISSIONS.len()
         );
         let failed: Vec<&Check> = checks.iter().filter(|c| !c.passed()).collect();
-        assert_eq!(failed.len(), 2);
+        assert_eq!(
+            failed.len(),
+            permissions::GRAPH_APPLICATION_PERMISSIONS.len() - 1
+        );
         for check in &failed {
             let line = check.to_string();
             assert!(line.starts_with("FAIL  Graph permission "), "{line}");
@@ -423,6 +439,7 @@ mod tests {
         let granted: Vec<String> = [
             "Chat.ReadWrite.All",
             "TeamsAppInstallation.ReadWriteAndConsentForChat.All",
+            "TeamsAppInstallation.ReadWriteForUser.All",
         ]
         .map(str::to_owned)
         .to_vec();

@@ -20,12 +20,14 @@ use url::Url;
 
 mod app_user;
 mod odata;
+mod registration;
 mod users;
 pub mod webhook;
 
 pub use app_user::{WhoAmI, TABLES_READ};
 use odata::encode;
 pub use odata::like_literal;
+pub use registration::{WebhookEndpoint, WebhookStep};
 pub use users::UserIdentity;
 
 use crate::{
