@@ -326,9 +326,22 @@ async fn ask_your_admin_from_locked_to_enabled() {
     assert!(words(&refresh["body"]["value"]).contains("Hover over to join this chat"));
 }
 
+/// A bot that cannot install its app for people (no Teams app id): only
+/// those who talked to it can be reached 1:1.
+async fn spawn_app_that_cannot_install() -> TestApp {
+    crate::helpers::spawn_app_with(
+        joinchat_sandbox::World::demo(),
+        StoreKind::Memory,
+        |config| {
+            config.teams_app_id = None;
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_unreachable_admin_is_named_plainly() {
-    let app = spawn_app(StoreKind::Memory).await;
+    let app = spawn_app_that_cannot_install().await;
     let card = card_for(&app, "alex", "chats for account Contoso Ltd").await;
     let asked = app
         .invoke("alex", "ask_admin", &action(&card, "ask_admin"))
@@ -342,7 +355,7 @@ async fn an_unreachable_admin_is_named_plainly() {
 
 #[tokio::test]
 async fn installing_the_bot_makes_an_admin_reachable_and_removing_it_does_not() {
-    let app = spawn_app(StoreKind::Memory).await;
+    let app = spawn_app_that_cannot_install().await;
     let mut installed = app.message_from("priya", "");
     installed["type"] = json!("installationUpdate");
     installed["action"] = json!("add");

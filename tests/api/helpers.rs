@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use joinchat::{
-    config::{Config, Secret, StoreConfig, Tunables},
+    config::{Config, DataverseWebhook, Secret, StoreConfig, Tunables},
     App, AppState,
 };
 use joinchat_sandbox::{ActivityRequest, Cloud, CloudOptions, World};
@@ -223,7 +223,11 @@ pub fn test_config(cloud: &Cloud, store: StoreKind, redis_prefix: Option<String>
         admin_role: joinchat::config::DEFAULT_ADMIN_ROLE.into(),
         teams_app_id: Some(cloud.teams_app_id()),
         admin_chat: None,
-        dataverse_webhook: None,
+        // Dataverse's webhook registration in the cloud sends this key.
+        dataverse_webhook: Some(DataverseWebhook {
+            key: Secret::new(cloud.dataverse_webhook_key()),
+            header: joinchat::config::DEFAULT_WEBHOOK_HEADER.into(),
+        }),
         service_url: Some(urls.connector.clone()),
         playground: false,
         tunables: Tunables::default(),

@@ -17,6 +17,7 @@ mod join;
 mod keys;
 mod no_repeat;
 mod observability;
+mod offer;
 mod package;
 mod permissions_agree;
 mod playground;

@@ -415,6 +415,33 @@ mod tests {
         }
     }
 
+    /// The example bodies under tests/fixtures/dataverse-webhook, in the
+    /// DataContract JSON Dataverse writes.
+    #[test]
+    fn the_example_bodies_read_as_hand_overs() {
+        let fixture = |name: &str| {
+            let path = format!(
+                "{}/../../tests/fixtures/dataverse-webhook/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+        };
+        for name in [
+            "update-ownerid.json",
+            "grant-access.json",
+            "modify-access.json",
+        ] {
+            let parsed = parse(&fixture(name)).unwrap_or_else(|error| panic!("{name}: {error}"));
+            let record = match &parsed.event {
+                Event::Assigned { record, .. } => record,
+                Event::SharedForWrite { record, .. } => record,
+                Event::Ignored(why) => panic!("{name} ignored: {why}"),
+            };
+            assert_eq!(record.entity, EntityType::Lead, "{name}");
+            assert!(parsed.operation_id.is_some(), "{name}");
+        }
+    }
+
     #[test]
     fn the_ids_that_survive_a_redelivery_are_kept_and_zero_ids_dropped() {
         let parsed = parse(&update_of(json!([]))).unwrap();
