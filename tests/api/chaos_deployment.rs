@@ -110,6 +110,7 @@ impl Deployment {
                 app_id: None,
                 app_password: None,
                 bot_endpoint: None,
+                dataverse_webhook_key: None,
             },
         )
         .await

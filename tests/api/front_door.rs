@@ -629,6 +629,7 @@ async fn a_passing_entra_failure_is_retried_for_keys_and_tokens_alike() {
             app_id: None,
             app_password: None,
             bot_endpoint: None,
+            dataverse_webhook_key: None,
         },
     )
     .await

@@ -465,3 +465,42 @@ async fn without_a_key_configured_the_endpoint_is_off() {
     assert_eq!(answer["activities"], json!([]));
     assert!(outbound_calls(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn an_offer_whose_post_may_have_arrived_is_not_sent_again() {
+    let app = spawn_app(StoreKind::Memory).await;
+    app.say("alex", "help").await;
+    // The Connector posts the card, then the answer is lost (a 503).
+    app.fault(json!({"service": "connector", "status": 503, "count": 1, "commit": true}))
+        .await;
+    let answer = assign(
+        &app,
+        "lead",
+        EXPANSION_LEAD,
+        json!({"owner": "alex", "deliver": 2}),
+    )
+    .await;
+    assert_eq!(
+        answer["status"], 200,
+        "Dataverse has no reason to retry: {answer}"
+    );
+    let (card, _) = the_one_card(&answer);
+    assert!(words(&card).contains("is now yours"));
+    let conversation = app.user("alex")["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let posts = app
+        .calls_to("connector")
+        .await
+        .into_iter()
+        .filter(|c| c["method"] == "POST" && c["path"].as_str().unwrap().contains(&conversation))
+        .count();
+    assert_eq!(posts, 2, "the help answer and one offer, never a second");
+    let outcomes: Vec<String> = offer_events(&app)
+        .await
+        .into_iter()
+        .map(|e| e["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, ["uncertain"], "audited as maybe posted");
+}

@@ -28,6 +28,10 @@ const state = {
   /** viewer, chat, activity and posted card → the card the bot answered that viewer with */
   replacedCards: new Map(),
   version: -1,
+  /** user key → { open, record }: the people panel's assign/share choices */
+  handOver: new Map(),
+  /** the records' access the people panel was drawn from */
+  peopleShown: null,
 };
 
 // ---- control API ---------------------------------------------------------------------
@@ -148,7 +152,76 @@ function renderPeople() {
       el("span", { class: "person-name", text: user.name }),
       el("span", { class: "person-key", text: user.key }),
       user.admin ? el("span", { class: "badge badge-admin", text: "admin" }) : null);
-    list.append(el("li", {}, button, roleList));
+    list.append(el("li", { class: "person-item", "data-user": user.key }, button, roleList, handOver(user)));
+  }
+  state.peopleShown = accessSignature();
+}
+
+/** What the people panel draws from the world: redrawn only when it changes. */
+function accessSignature() {
+  return JSON.stringify(state.world.records.map((record) => [record.id, record.access]));
+}
+
+/**
+ * Assign or share a record with this person, as someone in Dynamics 365
+ * would: the sandbox's Dataverse changes the record and calls the bot's
+ * webhook; the card the bot sends arrives in the person's 1:1 chat.
+ * The choices made survive a redraw of the panel.
+ */
+function handOver(user) {
+  const kept = state.handOver.get(user.key) || {};
+  const selectId = `hand-over-${user.key}`;
+  const choose = el("select", { id: selectId, name: "record" },
+    state.world.records.map((record) =>
+      el("option", { value: `${record.entity}/${record.id}`, selected: kept.record === `${record.entity}/${record.id}` },
+        `${record.entity} ${record.name}`)));
+  choose.addEventListener("change", () => remember(user.key, { record: choose.value }));
+  const act = (label, path, body) =>
+    el("button", { type: "button", class: "hand-over-action", onclick: (event) => handOverRecord(user, choose.value, path, body, event.currentTarget) }, label);
+  const details = el("details", { class: "hand-over", open: kept.open },
+    el("summary", {}, `Assign or share a record with ${user.name}`),
+    el("label", { for: selectId, text: "Record" }),
+    choose,
+    el("div", { class: "hand-over-actions" },
+      act("Assign", "assign", { owner: user.key }),
+      act("Share: can edit", "share", { user: user.key, access: "write" }),
+      act("Share: read only", "share", { user: user.key, access: "read" })));
+  details.addEventListener("toggle", () => remember(user.key, { open: details.open }));
+  return details;
+}
+
+function remember(key, change) {
+  state.handOver.set(key, { ...(state.handOver.get(key) || {}), ...change });
+}
+
+async function handOverRecord(user, chosen, path, body, button) {
+  const [entity, id] = chosen.split("/");
+  const record = state.world.records.find((r) => r.entity === entity && r.id === id);
+  const what = path === "assign"
+    ? `Assigned ${entity} ${record ? record.name : id} to ${user.name}`
+    : `Shared ${entity} ${record ? record.name : id} with ${user.name} (${body.access === "write" ? "can edit" : "read only"})`;
+  button.disabled = true;
+  setStatus(`${what}: Dataverse is calling the bot…`);
+  try {
+    // Their chat is open before the card comes, so it arrives as it would in Teams.
+    await transcriptFor(user.key).loaded;
+    const answer = await api("POST", `/_sandbox/records/${enc(entity)}/${enc(id)}/${path}`, body);
+    const posted = (answer.activities || []).length;
+    const told = answer.status === null || answer.status === undefined
+      ? "no webhook is registered, so the bot was not told."
+      : answer.status >= 400
+        ? `the bot's webhook answered HTTP ${answer.status}.`
+        : posted
+          ? `the bot sent ${posted === 1 ? "a card" : `${posted} messages`}. Showing ${user.name}'s chat.`
+          : "the bot sent nothing (no chats to offer, or nothing new for them).";
+    showPosted(answer.activities);
+    if (posted) await selectUser(user.key);
+    await refreshWorld();
+    setStatus(`${what}: ${told}`);
+  } catch (error) {
+    setStatus(`${what} failed: ${error.message}`);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -231,7 +304,7 @@ async function syncConversation(key, { fromHistory = false } = {}) {
 function showPosted(activities) {
   for (const activity of activities || []) {
     const conversation = activity.conversation && activity.conversation.id;
-    const user = state.world.users.find((u) => u.conversation_id === conversation);
+    const user = state.world.users.find((u) => u.conversation_id === conversation || u.personal_chat_id === conversation);
     if (user && state.transcripts.has(user.key)) showBotActivity(user.key, activity);
   }
 }
@@ -625,6 +698,13 @@ async function refreshAudit() {
   body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "5", text: "No decisions yet." }))]));
 }
 
+// Records change hands (assign, share): the roles shown follow the world.
+async function refreshPeople() {
+  const world = await api("GET", "/_sandbox/world");
+  state.world = { ...state.world, records: world.records, users: world.users };
+  if (accessSignature() !== state.peopleShown) renderPeople();
+}
+
 let refreshing = null;
 function refreshWorld() {
   // One refresh at a time; a request during one runs once it is done.
@@ -638,7 +718,7 @@ function refreshWorld() {
       run.again = false;
       try {
         const transcripts = [...state.transcripts.keys()].map((key) => syncConversation(key));
-        await Promise.all([refreshChats(), refreshAudit(), ...transcripts]);
+        await Promise.all([refreshPeople(), refreshChats(), refreshAudit(), ...transcripts]);
         showLoadError("");
       } catch (error) {
         showLoadError(`Cannot read the sandbox: ${error.message}`);

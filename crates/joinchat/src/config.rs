@@ -345,6 +345,8 @@ fn per_minute(value: Option<String>, var: &'static str, default: u32) -> Result<
             }),
         },
     }
+}
+
 /// From `JOINCHAT_DATAVERSE_WEBHOOK_KEY` and `JOINCHAT_DATAVERSE_WEBHOOK_HEADER`.
 fn webhook(
     key: Option<String>,

@@ -169,20 +169,14 @@ pub async fn run(config: &Config) -> Report {
         )),
     }
     checks.extend(dataverse_checks(&dataverse).await);
-    if webhook_configured() {
+    // Only a bot set up to receive Dataverse's webhook has a registration to check.
+    if config.dataverse_webhook.is_some() {
         checks.extend(webhook::checks(&dataverse).await);
     }
     if let Some(check) = redis(config).await {
         checks.push(check);
     }
     Report { checks }
-}
-
-/// Whether the bot is set up to receive Dataverse's webhook
-/// (`JOINCHAT_DATAVERSE_WEBHOOK_KEY` set): only then is the registration
-/// checked.
-fn webhook_configured() -> bool {
-    std::env::var("JOINCHAT_DATAVERSE_WEBHOOK_KEY").is_ok_and(|key| !key.trim().is_empty())
 }
 
 async fn signing_keys(http: &reqwest::Client, config: &Config) -> Check {

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    admin::Conversations,
+    admin::{conversations::ReachError, Conversations},
     audit::{self, AuditEvent},
     cards::{
         self,
@@ -255,6 +255,13 @@ impl Offers {
                 self.note(record, actor, "offered", why).await;
                 OfferOutcome::Offered
             }
+            // Sent, and the answer lost: the card may be there. It is not
+            // sent again (the Connector cannot say), nor by Dataverse's retry.
+            Err(ReachError::Connector(error)) if error.maybe_delivered() => {
+                tracing::warn!(%error, user.aad = actor, "the offer may have been posted; not sent again");
+                self.note(record, actor, "uncertain", "maybe_posted").await;
+                OfferOutcome::Offered
+            }
             Err(error) => {
                 if let Err(error) = self.store.delete(&offered).await {
                     tracing::warn!(%error, "could not clear the offer mark");
@@ -299,6 +306,7 @@ impl Offers {
             chat: None,
             outcome,
             reason: why,
+            failure: None,
         };
         audit::record(&self.store, event).await;
     }

@@ -64,7 +64,11 @@ pub const GRAPH_APPLICATION_PERMISSIONS: &[GraphPermission] = &[
             "GET /users/{id}/teamwork/installedApps",
             "GET /users/{id}/teamwork/installedApps/{id}/chat",
         ],
-        or_broader: &["TeamsAppInstallation.ReadWriteForUser.All"],
+        or_broader: &[
+            "TeamsAppInstallation.ReadWriteForUser.All",
+            "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All",
+            "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+        ],
     },
 ];
 

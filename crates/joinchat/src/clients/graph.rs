@@ -337,6 +337,9 @@ impl GraphClient {
         let response = self
             .call(
                 "POST /users/{id}/teamwork/installedApps",
+                // Installing again answers 409 (already installed), taken as
+                // done: repeating it changes nothing more.
+                Idempotency::Safe,
                 Method::POST,
                 &url,
                 Some(body),
@@ -377,6 +380,7 @@ impl GraphClient {
         let response = self
             .call(
                 "GET /users/{id}/teamwork/installedApps",
+                Idempotency::Safe,
                 Method::GET,
                 &url,
                 None,
@@ -411,6 +415,7 @@ impl GraphClient {
         let response = self
             .call(
                 "GET /users/{id}/teamwork/installedApps/{id}/chat",
+                Idempotency::Safe,
                 Method::GET,
                 &url,
                 None,
