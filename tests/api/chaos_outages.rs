@@ -47,7 +47,7 @@ async fn wave(
             Answer::TryAgain => {
                 assert!(
                     !members.contains(key),
-                    "{key} was told to try again: but added"
+                    "{key} was told to try again: but added: {body}"
                 );
                 refused.push(key.clone());
             }

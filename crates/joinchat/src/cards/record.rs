@@ -207,23 +207,27 @@ fn no_chats_sentence(record: &RecordSummary) -> String {
 }
 
 fn chat_container(record: &RecordSummary, chat: &ChatEntry, viewer: Option<&str>) -> Value {
-    if let Some(problem) = chat.unavailable {
+    // A chat Graph would not describe is drawn as unavailable, unless the
+    // viewer was just added to it: then Graph did answer the add, and the
+    // card says so (its topic and members still unknown).
+    let described = chat.unavailable.is_none();
+    if let Some(problem) = chat.unavailable.filter(|_| !chat.just_joined) {
         let items = super::setup::unavailable_chat(problem);
         return json!({ "type": "Container", "separator": true, "spacing": "Medium", "items": items });
     }
-    let topic = if chat.topic.trim().is_empty() {
-        "Untitled chat".to_owned()
-    } else {
-        shown(&chat.topic)
+    let topic = match (chat.topic.trim().is_empty(), described) {
+        (false, _) => shown(&chat.topic),
+        (true, true) => "Untitled chat".to_owned(),
+        (true, false) => "A connected chat".to_owned(),
     };
-    let members = match chat.member_count {
-        1 => "1 member".to_owned(),
-        count => format!("{count} members"),
-    };
-    let mut items = vec![
-        json!({ "type": "TextBlock", "text": topic, "wrap": true, "weight": "Bolder" }),
-        subtle(&members),
-    ];
+    let mut items =
+        vec![json!({ "type": "TextBlock", "text": topic, "wrap": true, "weight": "Bolder" })];
+    if described {
+        items.push(subtle(&match chat.member_count {
+            1 => "1 member".to_owned(),
+            count => format!("{count} members"),
+        }));
+    }
     let (lines, actions) = chat_state(record, chat, viewer);
     items.extend(lines);
     if !actions.is_empty() {
@@ -306,6 +310,7 @@ mod tests {
     use super::super::validate;
     use super::*;
     use crate::domain::ChatId;
+    use crate::facts::ChatProblem;
     use EntityType as E;
 
     fn view<'a>(record: &'a RecordSummary, chats: &'a [ChatEntry]) -> RecordCard<'a> {
@@ -545,6 +550,34 @@ mod tests {
         });
         validate(&card).unwrap();
         assert!(!says(&card, "more chats"), "all 20 chats are shown");
+    }
+
+    #[test]
+    fn a_chat_just_joined_says_so_even_when_graph_would_not_describe_it() {
+        let record = summary(E::Lead, "Contoso");
+        let entry = |just_joined| ChatEntry {
+            chat_id: ChatId::parse("19:deal-room@thread.v2").unwrap(),
+            topic: String::new(),
+            member_count: 0,
+            decision: Decision::Member,
+            just_joined,
+            open_url: "https://teams.microsoft.com/l/chat/19%3Adeal-room%40thread.v2/0".into(),
+            unavailable: Some(ChatProblem::Busy),
+        };
+        for (just_joined, joined, unavailable) in [(true, true, false), (false, false, true)] {
+            let card = record_chats(&RecordCard {
+                record: &record,
+                chats: &[entry(just_joined)],
+                refresh_user_ids: None,
+                notice: None,
+                viewer: None,
+            });
+            validate(&card).unwrap();
+            assert_eq!(says(&card, "You joined"), joined, "{card}");
+            assert_eq!(says(&card, "Unavailable right now"), unavailable, "{card}");
+            assert!(says(&card, "A connected chat"), "{card}");
+            assert!(!says(&card, "0 members"), "{card}");
+        }
     }
 
     #[test]

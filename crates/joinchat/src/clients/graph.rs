@@ -14,7 +14,7 @@
 //! unknown, the add looks at the chat's members before adding again, and the
 //! install is looked up by its caller (a post into the chat tells).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
@@ -31,6 +31,13 @@ use crate::{
 
 /// How many times one add is sent at most, each after looking at the members.
 const MAX_ADD_ATTEMPTS: u32 = 3;
+
+/// The most of a join's remaining budget an add keeps back for looking at
+/// the members should its answer be lost (a quarter of what remains, up to
+/// this): an add is sent only with time left to find out whether it
+/// happened, so the person is never told to try again after an add that
+/// did happen.
+const ADD_CONFIRM_RESERVE: Duration = Duration::from_secs(2);
 
 /// Graph's way of saying "share the entire chat history".
 pub const FULL_HISTORY: &str = "0001-01-01T00:00:00Z";
@@ -229,6 +236,8 @@ impl GraphClient {
             "visibleHistoryStartDateTime": FULL_HISTORY,
             "roles": ["owner"],
         });
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let add_deadline = deadline - (remaining / 4).min(ADD_CONFIRM_RESERVE);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -239,7 +248,7 @@ impl GraphClient {
                     Method::POST,
                     &url,
                     Some(body.clone()),
-                    deadline,
+                    add_deadline,
                 )
                 .await;
             let response = match sent {
@@ -258,7 +267,7 @@ impl GraphClient {
                         return Ok(AddOutcome::Added);
                     }
                     if attempt >= MAX_ADD_ATTEMPTS
-                        || !retry::pause_before_repeat(attempt, deadline).await
+                        || !retry::pause_before_repeat(attempt, add_deadline).await
                     {
                         return Err(error);
                     }
