@@ -22,6 +22,31 @@ use super::{admit, chat_not_found, error};
 use crate::permissions::{self, missing_roles, TEAMS_APP_RSC_PERMISSIONS};
 use crate::Shared;
 
+/// The catalog app an install's `teamsApp@odata.bind` names: 400 when it
+/// names none, 404 when it is not the one app the catalog holds.
+pub(super) fn catalog_app(shared: &Shared, body: &Value) -> Result<String, HttpResponse> {
+    let bound = body
+        .get("teamsApp@odata.bind")
+        .and_then(Value::as_str)
+        .filter(|bind| bind.contains("/appCatalogs/teamsApps/"));
+    let Some(bound) = bound else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid request body: 'teamsApp@odata.bind' must name an app catalog entry.",
+        ));
+    };
+    let app_id = bound.rsplit('/').next().unwrap_or_default().to_owned();
+    if app_id != shared.teams_app_id {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("The Teams app '{app_id}' was not found in the app catalog."),
+        ));
+    }
+    Ok(app_id)
+}
+
 pub(super) async fn install_app(
     shared: web::Data<Shared>,
     req: HttpRequest,
@@ -33,25 +58,10 @@ pub(super) async fn install_app(
         Err(refusal) => return refusal,
     };
     let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
-    let bound = body
-        .get("teamsApp@odata.bind")
-        .and_then(Value::as_str)
-        .filter(|bind| bind.contains("/appCatalogs/teamsApps/"));
-    let Some(bound) = bound else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Invalid request body: 'teamsApp@odata.bind' must name an app catalog entry.",
-        );
+    let app_id = match catalog_app(&shared, &body) {
+        Ok(app_id) => app_id,
+        Err(refusal) => return refusal,
     };
-    let app_id = bound.rsplit('/').next().unwrap_or_default().to_owned();
-    if app_id != shared.teams_app_id {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("The Teams app '{app_id}' was not found in the app catalog."),
-        );
-    }
     // The app needs RSC, which the two non-consenting permissions cannot
     // grant. Microsoft documents the rule but not the answer; this one is
     // Graph's usual 403 for a missing role, naming the two that would do.

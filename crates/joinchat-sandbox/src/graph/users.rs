@@ -30,7 +30,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::apps::check_consent;
+use super::apps::{catalog_app, check_consent};
 use super::{authorize, error, find_user};
 use crate::control::installed_for_user;
 use crate::permissions::{self, Grants};
@@ -89,24 +89,8 @@ async fn install(
         Err(refusal) => return refusal,
     };
     let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
-    let bound = body
-        .get("teamsApp@odata.bind")
-        .and_then(Value::as_str)
-        .filter(|bind| bind.contains("/appCatalogs/teamsApps/"));
-    let Some(bound) = bound else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Invalid request body: 'teamsApp@odata.bind' must name an app catalog entry.",
-        );
-    };
-    let app_id = bound.rsplit('/').next().unwrap_or_default();
-    if app_id != shared.teams_app_id {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("The Teams app '{app_id}' was not found in the app catalog."),
-        );
+    if let Err(refusal) = catalog_app(&shared, &body) {
+        return refusal;
     }
     if body.get("consentedPermissionSet").is_some() {
         if let Err(problem) = check_consent(&body) {

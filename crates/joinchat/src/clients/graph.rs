@@ -22,6 +22,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
+mod users;
+
 use crate::{
     auth::{outbound::GRAPH_SCOPE, TokenSource},
     clients::retry::{self, CallError, Idempotency},
@@ -309,48 +311,31 @@ impl GraphClient {
             "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
             "consentedPermissionSet": consented_permission_set(),
         });
-        let response = self
-            .call(
-                "POST /chats/{id}/installedApps",
-                Idempotency::CheckFirst,
-                Method::POST,
-                &url,
-                Some(body),
-                deadline,
-            )
-            .await?;
-        let status = response.status();
-        if status.is_success() || status == StatusCode::CONFLICT {
-            return Ok(());
-        }
-        let detail = error_detail(response).await;
-        Err(GraphError::Status(status.as_u16(), detail.code))
+        self.install(
+            "POST /chats/{id}/installedApps",
+            Idempotency::CheckFirst,
+            &url,
+            body,
+            deadline,
+        )
+        .await
     }
 
-    /// Installs the bot's Teams app in a person's personal scope, which gives
-    /// the bot a 1:1 chat with them. Already installed (409) is success too.
-    pub async fn install_for_user(
+    /// Posts an installation; success, and 409 (already installed), are done.
+    async fn install(
         &self,
-        user: &AadObjectId,
-        teams_app_id: &str,
+        endpoint: &'static str,
+        idempotency: Idempotency,
+        url: &str,
+        body: Value,
         deadline: Instant,
     ) -> GraphResult<()> {
-        let url = format!(
-            "{}/users/{}/teamwork/installedApps",
-            self.base,
-            encode(user.as_str())
-        );
-        let body = json!({
-            "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
-        });
         let response = self
             .call(
-                "POST /users/{id}/teamwork/installedApps",
-                // Installing again answers 409 (already installed), taken as
-                // done: repeating it changes nothing more.
-                Idempotency::Safe,
+                endpoint,
+                idempotency,
                 Method::POST,
-                &url,
+                url,
                 Some(body),
                 deadline,
             )
@@ -361,81 +346,6 @@ impl GraphClient {
         }
         let detail = error_detail(response).await;
         Err(GraphError::Status(status.as_u16(), detail.code))
-    }
-
-    /// The id of the app's installation in a person's personal scope (not
-    /// the app's id); `None` when it is not installed for them.
-    pub async fn user_installation(
-        &self,
-        user: &AadObjectId,
-        teams_app_id: &str,
-        deadline: Instant,
-    ) -> GraphResult<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: String,
-        }
-        #[derive(Deserialize)]
-        struct Page {
-            value: Vec<Row>,
-        }
-        let filter = format!("teamsApp/id eq '{}'", teams_app_id.replace('\'', "''"));
-        let url = format!(
-            "{}/users/{}/teamwork/installedApps?$expand=teamsApp&$filter={}",
-            self.base,
-            encode(user.as_str()),
-            encode(&filter)
-        );
-        let response = self
-            .call(
-                "GET /users/{id}/teamwork/installedApps",
-                Idempotency::Safe,
-                Method::GET,
-                &url,
-                None,
-                deadline,
-            )
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let page: Page = ok_json(response).await?;
-        Ok(page.value.into_iter().map(|row| row.id).next())
-    }
-
-    /// The 1:1 chat between a person and the bot, from the app's installation
-    /// in their personal scope: its id is the conversation to post to.
-    pub async fn installation_chat(
-        &self,
-        user: &AadObjectId,
-        installation_id: &str,
-        deadline: Instant,
-    ) -> GraphResult<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: String,
-        }
-        let url = format!(
-            "{}/users/{}/teamwork/installedApps/{}/chat",
-            self.base,
-            encode(user.as_str()),
-            encode(installation_id)
-        );
-        let response = self
-            .call(
-                "GET /users/{id}/teamwork/installedApps/{id}/chat",
-                Idempotency::Safe,
-                Method::GET,
-                &url,
-                None,
-                deadline,
-            )
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let row: Row = ok_json(response).await?;
-        Ok(Some(row.id).filter(|id| !id.trim().is_empty()))
     }
 
     /// Sends one call (`what` names it in logs and metrics); a 403 comes back

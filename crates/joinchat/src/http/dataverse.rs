@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
-use futures::StreamExt;
+use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{offer_answered, Refusal};
+use super::{offer_answered, read_body, Refusal};
 use crate::{
     auth::webhook::key_matches, clients::dataverse::webhook, offer::WebhookCall, AppState,
 };
@@ -18,8 +17,6 @@ use crate::{
 /// Bodies above this are refused with 413: an execution context with every
 /// attribute of a record is a few tens of kilobytes.
 pub const MAX_BODY: usize = 256 * 1024;
-/// Time allowed to receive a body once the key was accepted.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest `x-request-id` kept for dedupe (Dataverse sends a GUID).
 const MAX_REQUEST_ID: usize = 128;
 
@@ -49,28 +46,7 @@ pub async fn post(
         return Err(Refusal::WebhookKey);
     }
 
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY) {
-        return Err(Refusal::TooLarge);
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(MAX_BODY));
-    let read = async {
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| Refusal::Malformed("unreadable body".into()))?;
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(Refusal::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(())
-    };
-    tokio::time::timeout(BODY_TIMEOUT, read)
-        .await
-        .map_err(|_| Refusal::Malformed("body not received in time".into()))??;
+    let body = read_body(&request, &mut payload, MAX_BODY, 8192).await?;
 
     let context = webhook::parse(&body).map_err(|error| Refusal::Malformed(error.to_string()))?;
     let request_id_header = request

@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
-use futures::StreamExt;
 
-use super::{answered, Refusal};
+use super::{answered, read_body, Refusal};
 use crate::{
     auth::{local, AuthFailure, LocalConnectors, VerifiedCaller},
     teams::Activity,
@@ -27,8 +26,6 @@ enum Caller<'a> {
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Time allowed to receive a body once the token was accepted.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub async fn post(
     state: web::Data<Arc<AppState>>,
@@ -50,29 +47,7 @@ pub async fn post(
         ),
     };
 
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY) {
-        return Err(Refusal::TooLarge);
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(MAX_BODY));
-    let read = async {
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| Refusal::Malformed("unreadable body".into()))?;
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(Refusal::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(())
-    };
-    // A sender trickling its body must not hold a worker's attention forever.
-    tokio::time::timeout(BODY_TIMEOUT, read)
-        .await
-        .map_err(|_| Refusal::Malformed("body not received in time".into()))??;
+    let body = read_body(&request, &mut payload, MAX_BODY, 4096).await?;
 
     let activity: Activity = serde_json::from_slice(&body)
         .map_err(|e| Refusal::Malformed(format!("not an activity: {}", e.classify_name())))?;

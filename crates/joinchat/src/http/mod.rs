@@ -12,10 +12,12 @@ use std::{
 use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
+    http::header,
     http::StatusCode,
     middleware::Next,
-    web, HttpResponse, ResponseError,
+    web, HttpRequest, HttpResponse, ResponseError,
 };
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::{auth::AuthFailure, bot::Reply, offer::OfferOutcome, AppState};
@@ -123,6 +125,44 @@ fn offer_answered(outcome: OfferOutcome) -> Result<HttpResponse, Refusal> {
         OfferOutcome::Failed => Err(Refusal::Unavailable),
         other => Ok(HttpResponse::Ok().json(json!({ "outcome": other.as_str() }))),
     }
+}
+
+/// Time allowed to receive a body once its sender was accepted: a sender
+/// trickling its body must not hold a worker's attention forever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads a request body of at most `max` bytes (413 past it, whether
+/// declared or sent), within `BODY_TIMEOUT`; `typical` sizes the buffer when
+/// no length is declared.
+async fn read_body(
+    request: &HttpRequest,
+    payload: &mut web::Payload,
+    max: usize,
+    typical: usize,
+) -> Result<web::BytesMut, Refusal> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(Refusal::TooLarge);
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(typical).min(max));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| Refusal::Malformed("unreadable body".into()))?;
+            if body.len() + chunk.len() > max {
+                return Err(Refusal::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| Refusal::Malformed("body not received in time".into()))??;
+    Ok(body)
 }
 
 impl From<AuthFailure> for Refusal {
