@@ -155,25 +155,28 @@ impl GraphClient {
             web_url: Option<String>,
         }
         let url = format!("{}/chats/{}", self.base, encode(chat.as_str()));
-        let response = self
-            .call(
-                "GET /chats/{id}",
-                Idempotency::Safe,
-                Method::GET,
-                &url,
-                None,
-                deadline,
-            )
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let row: Row = ok_json(response).await?;
-        Ok(Some(Chat {
+        let row: Option<Row> = self.get_if_found("GET /chats/{id}", &url, deadline).await?;
+        Ok(row.map(|row| Chat {
             id: row.id,
             topic: row.topic.unwrap_or_default(),
             web_url: row.web_url,
         }))
+    }
+
+    /// A document Graph may not have: `None` on 404.
+    async fn get_if_found<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        url: &str,
+        deadline: Instant,
+    ) -> GraphResult<Option<T>> {
+        let response = self
+            .call(what, Idempotency::Safe, Method::GET, url, None, deadline)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        ok_json(response).await.map(Some)
     }
 
     /// The chat's members (Entra users only).
@@ -308,7 +311,7 @@ impl GraphClient {
             encode(chat.as_str())
         );
         let body = json!({
-            "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
+            "teamsApp@odata.bind": catalog_bind(teams_app_id),
             "consentedPermissionSet": consented_permission_set(),
         });
         self.install(
@@ -396,6 +399,11 @@ fn consented_permission_set() -> Value {
         .map(|permission| json!({"permissionValue": permission, "permissionType": "Application"}))
         .collect();
     json!({ "resourceSpecificPermissions": listed })
+}
+
+/// How an installation names the app: its entry in the tenant's catalog.
+fn catalog_bind(teams_app_id: &str) -> String {
+    format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}")
 }
 
 async fn ok_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> GraphResult<T> {

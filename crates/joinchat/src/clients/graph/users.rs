@@ -6,11 +6,10 @@
 
 use std::time::Instant;
 
-use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{encode, ok_json, GraphClient, GraphResult};
+use super::{catalog_bind, encode, GraphClient, GraphResult};
 use crate::{clients::retry::Idempotency, domain::AadObjectId};
 
 impl GraphClient {
@@ -28,7 +27,7 @@ impl GraphClient {
             encode(user.as_str())
         );
         let body = json!({
-            "teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{teams_app_id}"),
+            "teamsApp@odata.bind": catalog_bind(teams_app_id),
         });
         // Installing again answers 409 (already installed), taken as done:
         // repeating it changes nothing more.
@@ -65,21 +64,10 @@ impl GraphClient {
             encode(user.as_str()),
             encode(&filter)
         );
-        let response = self
-            .call(
-                "GET /users/{id}/teamwork/installedApps",
-                Idempotency::Safe,
-                Method::GET,
-                &url,
-                None,
-                deadline,
-            )
+        let page: Option<Page> = self
+            .get_if_found("GET /users/{id}/teamwork/installedApps", &url, deadline)
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let page: Page = ok_json(response).await?;
-        Ok(page.value.into_iter().map(|row| row.id).next())
+        Ok(page.and_then(|page| page.value.into_iter().map(|row| row.id).next()))
     }
 
     /// The 1:1 chat between a person and the bot, from the app's installation
@@ -100,20 +88,13 @@ impl GraphClient {
             encode(user.as_str()),
             encode(installation_id)
         );
-        let response = self
-            .call(
+        let row: Option<Row> = self
+            .get_if_found(
                 "GET /users/{id}/teamwork/installedApps/{id}/chat",
-                Idempotency::Safe,
-                Method::GET,
                 &url,
-                None,
                 deadline,
             )
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let row: Row = ok_json(response).await?;
-        Ok(Some(row.id).filter(|id| !id.trim().is_empty()))
+        Ok(row.map(|row| row.id).filter(|id| !id.trim().is_empty()))
     }
 }
