@@ -202,10 +202,14 @@ impl Offers {
         let Some(record_facts) = view.record.as_ref().filter(|_| view.access.write) else {
             return self.nothing(record, actor, "no_write_access").await;
         };
+        // Read once: its Teams user id for the card's refresh, and where to post.
         let reference = self.conversations.reference(actor).await;
         let viewer = Viewer {
             aad: aad.clone(),
-            mri: reference.map(|r| r.user_id).unwrap_or_default(),
+            mri: reference
+                .as_ref()
+                .map(|r| r.user_id.clone())
+                .unwrap_or_default(),
             name: user.name.clone(),
         };
         let chats = show::chat_entries(&viewer, &view, record_facts);
@@ -237,7 +241,7 @@ impl Offers {
         );
         let sent = self
             .conversations
-            .send(&aad, &OutboundActivity::card(card), deadline)
+            .send_via(&aad, reference, &OutboundActivity::card(card), deadline)
             .await;
         match sent {
             Ok(reached) => {

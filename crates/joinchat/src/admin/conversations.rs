@@ -168,7 +168,20 @@ impl Conversations {
         activity: &OutboundActivity,
         deadline: Instant,
     ) -> Result<Reached, ReachError> {
-        if let Some(reference) = self.reference(aad.as_str()).await {
+        let known = self.reference(aad.as_str()).await;
+        self.send_via(aad, known, activity, deadline).await
+    }
+
+    /// The same, for a caller that already read the person's reference
+    /// (`known`, from [`Conversations::reference`]).
+    pub async fn send_via(
+        &self,
+        aad: &AadObjectId,
+        known: Option<ConversationRef>,
+        activity: &OutboundActivity,
+        deadline: Instant,
+    ) -> Result<Reached, ReachError> {
+        if let Some(reference) = known {
             match self.post(&reference, activity, deadline).await {
                 Ok(()) => return Ok(Reached::Known),
                 // The app was removed for them (or the chat is gone): the

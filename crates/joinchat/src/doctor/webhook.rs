@@ -8,9 +8,7 @@ use std::time::Instant;
 
 use super::{dataverse_fix, Check, CHECK_BUDGET};
 use crate::clients::dataverse::{DataverseClient, WebhookEndpoint, WebhookStep};
-
-/// The path the bot serves Dataverse's calls on.
-const WEBHOOK_PATH: &str = "/api/dataverse";
+use crate::http::DATAVERSE_WEBHOOK_PATH as WEBHOOK_PATH;
 
 /// The steps the offer needs: (message, what it is for).
 const NEEDED_STEPS: &[(&str, &str)] = &[

@@ -24,6 +24,9 @@ use crate::{auth::AuthFailure, bot::Reply, offer::OfferOutcome, AppState};
 
 pub use actix_web::dev::{Server, ServerHandle};
 
+/// Where Dataverse's webhook registration must point (`joinchat doctor` checks it).
+pub const DATAVERSE_WEBHOOK_PATH: &str = "/api/dataverse";
+
 /// The bot's HTTP server on `listener`, not yet running.
 pub fn server(state: Arc<AppState>, listener: std::net::TcpListener) -> std::io::Result<Server> {
     let data = web::Data::new(state);
@@ -48,7 +51,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             // Playground does at start): it is there, and says nothing more.
             .route(web::head().to(HttpResponse::Ok)),
     )
-    .route("/api/dataverse", web::post().to(dataverse::post))
+    .route(DATAVERSE_WEBHOOK_PATH, web::post().to(dataverse::post))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .route("/metrics", web::get().to(metrics_text));

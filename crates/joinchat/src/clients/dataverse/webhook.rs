@@ -105,8 +105,7 @@ pub fn parse(body: &[u8]) -> Result<ExecutionContext, Malformed> {
 /// `Update`: only a change of `ownerid` in the Target's attributes counts.
 fn update(parameters: &Value) -> Result<Event, Malformed> {
     let target = parameter(parameters, "Target").ok_or(Malformed("Update without a Target"))?;
-    let entity: Reference =
-        serde_json::from_value(target.clone()).map_err(|_| Malformed("Target is not an entity"))?;
+    let entity = reference(target, "Target is not an entity")?;
     let attributes = target
         .get("Attributes")
         .ok_or(Malformed("Target has no Attributes"))?;
@@ -117,13 +116,7 @@ fn update(parameters: &Value) -> Result<Event, Malformed> {
         return Ok(Event::Ignored("owner_unchanged"));
     }
     let owner = reference(owner, "ownerid is not an entity reference")?;
-    let Some(record) = record(&entity)? else {
-        return Ok(Event::Ignored("record_type_not_supported"));
-    };
-    Ok(match systemuser(&owner)? {
-        Some(owner) => Event::Assigned { record, owner },
-        None => Event::Ignored("owner_is_a_team"),
-    })
+    assigned(&entity, &owner)
 }
 
 /// `Assign` (the message older callers still use): Target and Assignee.
@@ -133,10 +126,15 @@ fn assign(parameters: &Value) -> Result<Event, Malformed> {
         parameter(parameters, "Assignee").ok_or(Malformed("Assign without an Assignee"))?;
     let target = reference(target, "Target is not an entity reference")?;
     let assignee = reference(assignee, "Assignee is not an entity reference")?;
-    let Some(record) = record(&target)? else {
+    assigned(&target, &assignee)
+}
+
+/// `target` now owned by `owner`, whichever message said so.
+fn assigned(target: &Reference, owner: &Reference) -> Result<Event, Malformed> {
+    let Some(record) = record(target)? else {
         return Ok(Event::Ignored("record_type_not_supported"));
     };
-    Ok(match systemuser(&assignee)? {
+    Ok(match systemuser(owner)? {
         Some(owner) => Event::Assigned { record, owner },
         None => Event::Ignored("owner_is_a_team"),
     })
